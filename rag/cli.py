@@ -1,0 +1,168 @@
+"""The `rag` command: a thin layer over the library (index, search, eval, bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rag.config import PROJECT_ROOT, Settings
+from rag.errors import RagError
+
+EXAMPLE_QUESTION = "苍南县建立了多少个党建联盟？"
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(corpus_dir=getattr(args, "corpus", None), index_dir=getattr(args, "index", None),
+                             embed_model=getattr(args, "embed_model", None))
+
+
+def cmd_index(args) -> int:
+    from rag.index import build_index
+    from rag.models import load_embedder
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    print(f"Loading the embedder {settings.embed_model!r}…", file=sys.stderr)
+    embedder = load_embedder(settings)
+    index, corpus = build_index(settings, embedder, progress=not args.quiet)
+    counts = index.manifest["counts"]
+    for name, reason in corpus.skipped:
+        print(f"warning: skipped {name}: {reason}", file=sys.stderr)
+    print(f"Indexed {counts['pages']} pages → {counts['articles']} articles → {counts['chunks']} chunks "
+          f"with {index.manifest['embedder']['name']} ({index.manifest['dimension']}-dim) "
+          f"in {time.perf_counter() - started:.1f} s (build {index.manifest['build_seconds']:.1f} s); "
+          f"saved to {index.path}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from rag.retrieve import open_searcher, validate_question
+
+    settings = _settings(args)
+    question = validate_question(args.question, settings)
+    passages = open_searcher(settings, progress=True).search(question, args.k)
+    if args.json:
+        print(json.dumps([p.__dict__ for p in passages], ensure_ascii=False, indent=2))
+        return 0
+    print(f"Q: {question}\n")
+    for p in passages:
+        print(f"[{p.rank}] {p.article}  ({p.source}, ¶{p.paragraph}, score {p.score:.3f})")
+        print("    " + p.text.replace("\n\n", "\n    ") + "\n")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from rag.evaluation import load_set, run_retrieval_eval, write_report
+    from rag.retrieve import open_searcher, validate_question
+
+    if not args.retrieval_only:
+        raise RagError("answer evaluation needs the LLM answer pipeline (`rag ask`), which this version "
+                       "does not have yet; run `rag eval SET.jsonl --retrieval-only`")
+    settings = _settings(args)
+    items = load_set(Path(args.set))
+    searcher = open_searcher(settings)
+    report = run_retrieval_eval(items, lambda q, k: searcher.search(validate_question(q, settings), k))
+    report["set"] = str(args.set)
+    report["settings"] = {"embedder": searcher.index.manifest["embedder"]["name"],
+                          "chunks": searcher.index.manifest["counts"]["chunks"]}
+    name = f"{Path(args.set).stem}-retrieval"
+    json_path, md_path = write_report(report, Path(args.out), name)
+    overall = report["metrics"]["overall"]
+    english = report["metrics"].get("lang:en", {})
+    print(" ".join(f"{m}={overall[m]:.3f}" for m in ("recall@1", "recall@3", "recall@5", "recall@10", "mrr",
+                                                       "article_hit@5")))
+    if english:
+        print(f"English questions: recall@5={english['recall@5']:.3f} (n={english['n']})")
+    print(f"Report: {json_path} and {md_path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Index build time with models loaded, and retrieval latency over an evaluation set's questions."""
+    from rag.evaluation import load_set
+    from rag.index import build_index
+    from rag.models import load_embedder
+    from rag.retrieve import open_searcher, validate_question
+
+    settings = _settings(args)
+    embedder = load_embedder(settings)
+    embedder.embed_queries(["warm-up"])
+    started = time.perf_counter()
+    build_index(settings, embedder, progress=False)
+    build_s = time.perf_counter() - started
+    searcher = open_searcher(settings)
+    questions = [item.question for item in load_set(Path(args.set))]
+    for q in questions[:5]:  # warm caches (jieba dictionary, torch kernels)
+        searcher.search(validate_question(q, settings), 5)
+    latencies = []
+    for _ in range(args.repeat):
+        for q in questions:
+            t0 = time.perf_counter()
+            searcher.search(validate_question(q, settings), 5)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    latencies.sort()
+    result = {
+        "index_build_s": round(build_s, 2),
+        "chunks": len(searcher.index.chunks),
+        "retrieve_ms": {"n": len(latencies), "p50": round(statistics.median(latencies), 2),
+                        "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+                        "max": round(latencies[-1], 2)},
+        "method": "rag.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
+                  f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrieval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers from Chinese newspaper pages.")
+    parser.add_argument("--corpus", type=Path, help="folder of pages (default: seeds/ or RAG_CORPUS_DIR)")
+    parser.add_argument("--index", type=Path, help="index folder (default: vectorstore/ or RAG_INDEX_DIR)")
+    parser.add_argument("--embed-model", help="embedder: e5-small, a Hugging Face id or a local folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build the search index from the pages")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="show the passages retrieved for a question")
+    p.add_argument("question", nargs="?", default=EXAMPLE_QUESTION)
+    p.add_argument("-k", type=int, default=5, help="number of passages (1-50)")
+    p.add_argument("--json", action="store_true", help="print passages as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="evaluate on a JSONL evaluation set")
+    p.add_argument("set", help="evaluation set, e.g. eval/sets/public.jsonl")
+    p.add_argument("--retrieval-only", action="store_true", help="score retrieval only")
+    p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "reports"), help="report folder")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmark index build and retrieval latency")
+    p.add_argument("--set", default=str(PROJECT_ROOT / "eval" / "sets" / "public.jsonl"))
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "bench"))
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the previous index (if any) is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Settings: frozen dataclasses with defaults in code, overridden by RAG_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run can be configured with; pass one object down, never read globals."""
+
+    corpus_dir: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "vectorstore"
+    cache_dir: Path = field(default_factory=_default_cache)
+    # A preset name ("e5-small"), a Hugging Face id or a local sentence-transformers directory.
+    embed_model: str = "e5-small"
+    embed_batch_size: int = 32
+    chunk_max_chars: int = 350
+    top_k: int = 5
+    max_question_chars: int = 2000
+    # Candidates each retriever contributes before fusion.
+    fusion_depth: int = 30
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then RAG_* environment variables, then explicit keyword overrides."""
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get("RAG_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for f in dataclasses.fields(cls):
+            if f.name in values and f.type in ("Path", Path):
+                values[f.name] = Path(values[f.name]).expanduser()
+        return cls(**values)
+
+
+def _coerce(f: dataclasses.Field, raw: str):
+    if f.type in ("int", int):
+        return int(raw)
+    if f.type in ("Path", Path):
+        return Path(raw).expanduser()
+    return raw

@@ -1,0 +1,423 @@
+"""Newspaper pages → articles → paragraph chunks: the newspaper-specific part of the product.
+
+A page is OCR text of a printed newspaper page (or a bulletin). Lines are broken mid-sentence,
+articles are concatenated, headlines may come before or after the text they head, photo captions
+sit between articles. `parse_page` recovers the articles a reader sees; `chunk_article` cuts them
+into paragraph chunks that never cross an article.
+
+Decisions worth knowing:
+- Photo captions become small articles of their own (kind "caption"), headed by their first
+  sentence. In OCR order a caption often sits far from the story it illustrates, so attaching it to
+  a neighbour would risk labelling it with the wrong headline.
+- A heading directly followed by another heading is a kicker (引题 or section label such as
+  "市内信息"); it is kept on the article it introduces, not made an article of its own.
+- Headings left with no text at the end of a page are page banners, kept in `Page.banners`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import CorpusError
+from rag.pagelayout import Item, classify_lines
+from rag.textnorm import cjk_ratio, split_sentences
+
+CHUNKER_VERSION = "3"
+PAGE_SUFFIXES = (".txt", ".md")
+MIN_CHUNK_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as a reader sees it on the page."""
+
+    source: str
+    number: int
+    headline: str
+    kind: str  # "article", "bulletin", "caption" or "notice"
+    paragraphs: tuple[str, ...]
+    kicker: str | None = None
+    byline: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one article: the unit that is embedded, searched and cited."""
+
+    chunk_id: str
+    source: str
+    article: str
+    article_no: int
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    kind: str = "article"
+    kicker: str | None = None
+
+    @property
+    def context_text(self) -> str:
+        """The text with its headline in front, as embedded and keyword-indexed."""
+        return f"{self.article}\n{self.text}"
+
+
+@dataclass
+class Page:
+    source: str
+    articles: list[Article]
+    banners: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Corpus:
+    pages: list[Page]
+    chunks: list[Chunk]
+    skipped: list[tuple[str, str]]
+    checksum: str
+
+    @property
+    def articles(self) -> list[Article]:
+        return [a for p in self.pages for a in p.articles]
+
+
+# --------------------------------------------------------------------------- reading pages
+
+
+def read_page(path: Path) -> str:
+    """Decode a page: UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030.
+
+    Raises:
+        CorpusError: the bytes are none of these, with what to run to fix the file.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Other encodings decode almost any bytes; accept them only when the result reads as Chinese.
+    encodings = ["utf-16"] if data.startswith((b"\xff\xfe", b"\xfe\xff")) else []
+    for encoding in encodings + ["gb18030"]:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if cjk_ratio(text) > 0.3 and not any(ch in text for ch in "\ufffd\x00"):
+            return text
+    raise CorpusError(
+        f"{path.name} is not UTF-8 or GB18030 text; convert it, e.g. "
+        f"`iconv -f BIG5 -t UTF-8 {path.name} > fixed.txt`, then run `rag index` again"
+    )
+
+
+def page_files(folder: Path) -> list[Path]:
+    """The page files under folder, in a stable order."""
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder {folder} does not exist; create it and put .txt pages in it")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def corpus_checksum(files: list[Path], folder: Path) -> str:
+    """SHA-256 over the names and bytes of the page files."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
+    """Read every page under folder into articles and chunks.
+
+    Args:
+        folder: the corpus folder (`seeds/`).
+        max_chars: the longest chunk, in characters.
+    Returns:
+        The corpus; unreadable pages are listed in `.skipped` with the reason.
+    Raises:
+        CorpusError: the folder is missing or holds no readable page.
+    """
+    files = page_files(folder)
+    if not files:
+        raise CorpusError(f"no pages (.txt or .md) in {folder}; add newspaper pages, then run `rag index`")
+    pages, chunks, skipped = [], [], []
+    for path in files:
+        name = str(path.relative_to(folder))
+        try:
+            page = parse_page(read_page(path), name)
+        except CorpusError as exc:
+            skipped.append((name, str(exc)))
+            continue
+        if not page.articles:
+            skipped.append((name, f"{name} holds no text"))
+            continue
+        pages.append(page)
+        for article in page.articles:
+            chunks.extend(chunk_article(article, max_chars))
+    if not pages:
+        reasons = "; ".join(reason for _, reason in skipped)
+        raise CorpusError(f"no readable page in {folder}: {reasons}")
+    return Corpus(pages, chunks, skipped, corpus_checksum(files, folder))
+
+
+# --------------------------------------------------------------------------- articles
+
+
+@dataclass
+class _Draft:
+    headline: str | None
+    kind: str
+    pos: int
+    kicker: str | None = None
+    byline: str | None = None
+    paragraphs: list[str] = field(default_factory=list)
+
+
+def first_sentence(text: str, limit: int = 40) -> str:
+    """A headline for an article that has none: its first sentence, without the full stop."""
+    sentence = split_sentences(text)[0] if text else ""
+    sentence = sentence.strip().rstrip("。；！？…").strip()
+    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
+
+
+def parse_page(text: str, source: str) -> Page:
+    """Recover the articles of one page.
+
+    Args:
+        text: the decoded page.
+        source: the page's file name, carried by every article.
+    Returns:
+        The page with its articles numbered in reading order (1, 2, …).
+    """
+    items = classify_lines(text)
+    content = [it for it in items if it.role in ("heading", "para", "bullet", "notice")]
+    headings_after = bool(content) and content[0].role == "para" and content[-1].role == "heading"
+    if headings_after:
+        drafts, banners = _assemble_headings_after(items)
+    else:
+        drafts, banners = _assemble_headings_before(items)
+    drafts = [d for d in drafts if d.paragraphs]
+    drafts.sort(key=lambda d: d.pos)
+    articles = []
+    for number, d in enumerate(drafts, start=1):
+        headline = d.headline or first_sentence(d.paragraphs[0])
+        articles.append(Article(source, number, headline, d.kind, tuple(d.paragraphs), d.kicker, d.byline))
+    return Page(source, articles, banners)
+
+
+def _caption(item: Item) -> _Draft:
+    return _Draft(first_sentence(item.text), "caption", item.pos, byline=item.credit, paragraphs=[item.text])
+
+
+def _assemble_headings_before(items: list[Item]) -> tuple[list[_Draft], list[str]]:
+    """The usual layout: a headline (maybe with kicker and byline) and then its text."""
+    drafts: list[_Draft] = []
+    pending: list[Item] = []  # headings not yet followed by text
+    current: _Draft | None = None
+    bullet_section: str | None = None
+
+    def open_from_pending(pos: int, kind: str = "article") -> _Draft:
+        nonlocal pending
+        headline = pending[-1].text if pending else None
+        kicker = " ".join(h.text for h in pending[:-1]) or None
+        draft = _Draft(headline, kind, pending[0].pos if pending else pos, kicker)
+        pending = []
+        drafts.append(draft)
+        return draft
+
+    for item in items:
+        if item.role == "heading":
+            pending.append(item)
+        elif item.role == "byline" and pending:
+            current = open_from_pending(item.pos)
+            current.byline = item.text
+        elif item.role in ("byline", "endcredit") and current is not None:
+            current.byline = f"{current.byline} {item.text}" if current.byline else item.text
+        elif item.role == "caption":
+            drafts.append(_caption(item))
+        elif item.role == "bullet":
+            if pending:
+                bullet_section = " ".join(h.text for h in pending)
+                pending = []
+            current = _Draft(first_sentence(item.text, 60), "bulletin", item.pos, bullet_section)
+            current.byline = item.credit
+            current.paragraphs.append(item.text)
+            drafts.append(current)
+        elif item.role == "notice":
+            if current is None or current.kind != "notice" or pending:
+                pending = []
+                current = _Draft(first_sentence(item.text), "notice", item.pos)
+                drafts.append(current)
+            current.paragraphs.append(item.text)
+        elif item.role == "para":
+            if pending:
+                current = open_from_pending(item.pos)
+                bullet_section = None
+            elif current is None or current.kind in ("notice",):
+                current = _Draft(None, "article", item.pos)
+                drafts.append(current)
+            current.paragraphs.append(item.text)
+    return drafts, [h.text for h in pending]
+
+
+def _assemble_headings_after(items: list[Item]) -> tuple[list[_Draft], list[str]]:
+    """OCR that printed each section's heading after its text (seed 000's layout).
+
+    A heading labels the text run just before it. Headings that follow another heading label
+    nothing by position; each is matched to the run whose paragraphs share most of its words,
+    splitting that run where the two headings' vocabularies part.
+    """
+    runs: list[list[Item]] = [[]]
+    labels: list[Item | None] = []
+    dangling: list[Item] = []
+    drafts: list[_Draft] = []
+    for item in items:
+        if item.role == "para":
+            runs[-1].append(item)
+        elif item.role == "heading":
+            if runs[-1]:
+                labels.append(item)
+                runs.append([])
+            else:
+                dangling.append(item)
+        elif item.role == "caption":
+            drafts.append(_caption(item))
+    if not runs[-1]:
+        runs.pop()
+    labels += [None] * (len(runs) - len(labels))
+    sections = list(zip(runs, labels))
+    banners = []
+    for heading in dangling:
+        best = _best_split(sections, heading)
+        if best is None:
+            banners.append(heading.text)
+            continue
+        index, cut, heading_first = best
+        paras, label = sections[index]
+        first, second = (heading, label) if heading_first else (label, heading)
+        sections[index : index + 1] = [(paras[:cut], first), (paras[cut:], second)]
+    for paras, label in sections:
+        draft = _Draft(label.text if label else None, "article", paras[0].pos)
+        draft.paragraphs = [p.text for p in paras]
+        drafts.append(draft)
+    return drafts, banners
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = re.sub(r"[^\w]", "", text)
+    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+
+
+def _best_split(sections, heading: Item):
+    """Where a heading without text fits best: (section, cut, heading_first) or None."""
+    grams = _bigrams(heading.text)
+    best, best_gain = None, 0
+    for index, (paras, label) in enumerate(sections):
+        label_grams = _bigrams(label.text) if label else set()
+        mine = [len(grams & _bigrams(p.text)) for p in paras]
+        theirs = [len(label_grams & _bigrams(p.text)) for p in paras]
+        whole = sum(theirs)
+        for cut in range(1, len(paras)):
+            for heading_first in (False, True):
+                head, tail = (mine, theirs) if heading_first else (theirs, mine)
+                gain = sum(head[:cut]) + sum(tail[cut:]) - whole
+                # Strictly better only: ties keep the earliest cut, where sections usually start.
+                if gain > best_gain:
+                    best, best_gain = (index, cut, heading_first), gain
+    return best
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+def _pieces(paragraph: str, max_chars: int) -> list[str]:
+    """Split a long paragraph at sentence ends into pieces of at most max_chars."""
+    if len(paragraph) <= max_chars:
+        return [paragraph]
+    sentences: list[str] = []
+    for sentence in split_sentences(paragraph):
+        while len(sentence) > max_chars:  # one run-on sentence: cut at a comma if there is one
+            cut = sentence.rfind("，", 0, max_chars)
+            cut = cut + 1 if cut > max_chars // 3 else max_chars
+            sentences.append(sentence[:cut])
+            sentence = sentence[cut:]
+        sentences.append(sentence)
+    # Balance the pieces: aim for equal sizes rather than a full piece and a scrap.
+    n_pieces = -(-len(paragraph) // max_chars)
+    target = len(paragraph) / n_pieces
+    pieces, buf = [], ""
+    for sentence in sentences:
+        if buf and (len(buf) + len(sentence) > max_chars or len(buf) >= target):
+            pieces.append(buf)
+            buf = ""
+        buf += sentence
+    if buf:
+        if pieces and len(buf) < MIN_CHUNK_CHARS // 2 and len(pieces[-1]) + len(buf) <= max_chars * 1.15:
+            pieces[-1] += buf
+        else:
+            pieces.append(buf)
+    return pieces
+
+
+def chunk_article(article: Article, max_chars: int = 350) -> list[Chunk]:
+    """Cut an article into paragraph chunks of at most ~max_chars that never leave the article.
+
+    Short paragraphs are merged with the following ones; long ones are split at sentence ends.
+    Each chunk is an exact slice `article.text[start:end]`.
+    """
+    text = article.text
+    units: list[tuple[int, int, int]] = []  # (paragraph number, start, end)
+    offset = 0
+    for number, paragraph in enumerate(article.paragraphs, start=1):
+        start = offset
+        for piece in _pieces(paragraph, max_chars):
+            units.append((number, start, start + len(piece)))
+            start += len(piece)
+        offset += len(paragraph) + 2
+    merged: list[list[int]] = []
+    for number, start, end in units:
+        last = merged[-1] if merged else None
+        if last and (last[2] - last[1] < MIN_CHUNK_CHARS) and end - last[1] <= max_chars:
+            last[2] = end
+        else:
+            merged.append([number, start, end])
+    stem = Path(article.source).stem
+    chunks = []
+    for part, (number, start, end) in enumerate(merged, start=1):
+        chunks.append(Chunk(
+            chunk_id=f"{stem}:{article.number}:{part}",
+            source=article.source,
+            article=article.headline,
+            article_no=article.number,
+            paragraph=number,
+            start=start,
+            end=end,
+            text=text[start:end],
+            kind=article.kind,
+            kicker=article.kicker,
+        ))
+    return chunks
+
+
+def _main() -> None:  # python -m rag.corpus [folder]: show what the parser sees
+    import sys
+
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("seeds")
+    corpus = load_corpus(folder)
+    for page in corpus.pages:
+        print(f"== {page.source}  banners={page.banners}")
+        for a in page.articles:
+            extra = f"  [kicker: {a.kicker}]" if a.kicker else ""
+            print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline})")
+    print(f"{len(corpus.chunks)} chunks, skipped: {corpus.skipped}")
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,199 @@
+"""Evaluation sets and retrieval metrics: evidence recall@k, MRR, article hit@5, per type."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import RagError
+from rag.textnorm import match_key
+
+TYPES = ("fact", "number", "entity", "multi", "crosslingual", "unanswerable")
+FIELDS = ("id", "question", "lang", "type", "answer", "must_contain", "source_file", "article", "evidence")
+RECALL_KS = (1, 3, 5, 10)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    lang: str
+    type: str
+    answer: str
+    must_contain: list
+    source_file: str | list | None
+    article: str | list | None
+    evidence: str | list | None
+
+    @property
+    def answerable(self) -> bool:
+        return self.type != "unanswerable"
+
+    @property
+    def evidence_list(self) -> list[str]:
+        if self.evidence is None:
+            return []
+        return [self.evidence] if isinstance(self.evidence, str) else list(self.evidence)
+
+    @property
+    def article_list(self) -> list[str]:
+        if self.article is None:
+            return []
+        return [self.article] if isinstance(self.article, str) else list(self.article)
+
+
+def load_set(path: Path) -> list[EvalItem]:
+    """Read an evaluation set (JSONL, one item per line).
+
+    Raises:
+        RagError: unreadable file or a line without the required fields, naming the line.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(f"cannot read evaluation set {path}: {exc}") from exc
+    items = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise RagError(f"{path}:{number} is not valid JSON ({exc})") from exc
+        missing = [f for f in FIELDS if f not in row]
+        if missing:
+            raise RagError(f"{path}:{number} lacks the field(s) {', '.join(missing)}")
+        if row["type"] not in TYPES:
+            raise RagError(f"{path}:{number} has unknown type {row['type']!r}; use one of {', '.join(TYPES)}")
+        items.append(EvalItem(**{f: row[f] for f in FIELDS}))
+    if not items:
+        raise RagError(f"evaluation set {path} is empty")
+    return items
+
+
+def evidence_ranks(item: EvalItem, passages) -> list[int | None]:
+    """For each evidence span, the 1-based rank of the first passage that contains it (or None)."""
+    keys = [match_key(p.text) for p in passages]
+    ranks = []
+    for span in item.evidence_list:
+        needle = match_key(span)
+        ranks.append(next((r for r, key in enumerate(keys, start=1) if needle in key), None))
+    return ranks
+
+
+def score_retrieval(item: EvalItem, passages) -> dict:
+    """Per-item retrieval scores over a ranked passage list (at least 10 long for recall@10)."""
+    ranks = evidence_ranks(item, passages)
+    row = {"id": item.id, "type": item.type, "lang": item.lang}
+    for k in RECALL_KS:
+        row[f"recall@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+    first = min((r for r in ranks if r is not None), default=None)
+    row["mrr"] = 1.0 / first if first else 0.0
+    top5 = {p.article for p in passages[:5]}
+    gold = item.article_list
+    row["article_hit@5"] = sum(1 for a in gold if a in top5) / len(gold) if gold else 0.0
+    row["top"] = [{"chunk_id": p.chunk_id, "article": p.article, "score": round(p.score, 4),
+                   "dense": round(p.dense_score, 4)} for p in passages[:5]]
+    return row
+
+
+METRICS = tuple(f"recall@{k}" for k in RECALL_KS) + ("mrr", "article_hit@5")
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """Mean of each metric overall, per type and per language."""
+    def means(group: list[dict]) -> dict:
+        out = {m: round(statistics.fmean(r[m] for r in group), 4) for m in METRICS}
+        out["n"] = len(group)
+        return out
+
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[f"type:{r['type']}"].append(r)
+        groups[f"lang:{r['lang']}"].append(r)
+    return {"overall": means(rows), **{k: means(v) for k, v in sorted(groups.items())}}
+
+
+def run_retrieval_eval(items: list[EvalItem], search, progress: bool = True) -> dict:
+    """Run every answerable item through `search(question, k)` and score the ranking.
+
+    Args:
+        items: the evaluation set.
+        search: a callable (question, k) -> list of passages.
+        progress: show a progress bar.
+    Returns:
+        A report: metrics overall/per type/per language, per-item rows, unanswerable score stats.
+    """
+    from tqdm import tqdm
+
+    rows, unanswerable_top = [], []
+    answerable_top = []
+    started = time.perf_counter()
+    for item in tqdm(items, desc="retrieval eval", unit="q", disable=not progress):
+        passages = search(item.question, max(RECALL_KS))
+        if item.answerable:
+            row = score_retrieval(item, passages)
+            rows.append(row)
+            answerable_top.append(passages[0].dense_score if passages else 0.0)
+        else:
+            unanswerable_top.append(passages[0].dense_score if passages else 0.0)
+    return {
+        "kind": "retrieval",
+        "items": len(items),
+        "answerable": len(rows),
+        "unanswerable": len(unanswerable_top),
+        "metrics": aggregate(rows),
+        # Top-1 dense similarity: the raw material for calibrating abstention later.
+        "top1_dense": {"answerable": _summary(answerable_top), "unanswerable": _summary(unanswerable_top)},
+        "seconds": round(time.perf_counter() - started, 2),
+        "rows": rows,
+    }
+
+
+def _summary(values: list[float]) -> dict:
+    if not values:
+        return {}
+    return {"min": round(min(values), 4), "median": round(statistics.median(values), 4),
+            "max": round(max(values), 4)}
+
+
+def write_report(report: dict, out_dir: Path, name: str) -> tuple[Path, Path]:
+    """Write the report as JSON and Markdown; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {**report, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "machine": f"{platform.machine()}, {platform.python_version()}, {_cpu_count()} cores"}
+    json_path = out_dir / f"{name}.json"
+    md_path = out_dir / f"{name}.md"
+    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    md_path.write_text(render_markdown(report, name), encoding="utf-8")
+    return json_path, md_path
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def render_markdown(report: dict, name: str) -> str:
+    """A human-readable table of the metrics, plus the items that missed at 5."""
+    lines = [f"# Retrieval evaluation: {name}", "",
+             f"{report['answerable']} answerable and {report['unanswerable']} unanswerable items; "
+             f"{report.get('written_at', '')}; {report.get('machine', '')}; settings: {report.get('settings', '')}", "",
+             "| group | n | " + " | ".join(METRICS) + " |",
+             "|---|---|" + "---|" * len(METRICS)]
+    for group, values in report["metrics"].items():
+        lines.append(f"| {group} | {values['n']} | " + " | ".join(f"{values[m]:.3f}" for m in METRICS) + " |")
+    misses = [r for r in report["rows"] if r["recall@5"] < 1.0]
+    lines += ["", f"Top-1 dense similarity: answerable {report['top1_dense']['answerable']}, "
+              f"unanswerable {report['top1_dense']['unanswerable']}", "",
+              f"## Items with evidence missing from the top 5 ({len(misses)})", ""]
+    for r in misses:
+        lines.append(f"- {r['id']} ({r['type']}, {r['lang']}): recall@5 {r['recall@5']:.2f}, "
+                     f"recall@10 {r['recall@10']:.2f}; top: {r['top'][0]['article'] if r['top'] else '-'}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,234 @@
+"""The hybrid index on disk: FAISS (dense) + BM25 tokens (keywords) + chunk store + manifest.
+
+Layout under the index folder (`vectorstore/`):
+
+    current -> build-<time>/     symlink, swapped atomically when a new build is complete
+    build-<time>/manifest.json   embedder id and checksum, dimension, versions, checksums, counts
+    build-<time>/faiss.index     inner-product index over L2-normalised vectors (faiss.write_index)
+    build-<time>/chunks.jsonl    one chunk per line, with its BM25 tokens
+
+No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `current` untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
+from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FAISS_FILE = "faiss.index"
+CHUNKS_FILE = "chunks.jsonl"
+CURRENT = "current"
+REBUILD_HINT = "run `rag index` to rebuild it"
+
+
+@dataclass
+class HybridIndex:
+    """A loaded index: everything retrieval needs, in memory."""
+
+    faiss_index: object
+    chunks: list[Chunk]
+    bm25: BM25Index
+    manifest: dict
+    path: Path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
+                progress: bool = True) -> tuple[HybridIndex, Corpus]:
+    """Build the index for the corpus folder and swap it in atomically.
+
+    Args:
+        settings: where the corpus and index live, which embedder to use.
+        embedder: an object with `embed_passages`, `dim` and `spec`; loaded from settings if None.
+        corpus: an already loaded corpus (else read from `settings.corpus_dir`).
+        progress: show a progress bar while embedding.
+    Returns:
+        The loaded new index and the corpus it was built from.
+    """
+    started = time.perf_counter()
+    if embedder is None:
+        from rag.models import load_embedder
+
+        embedder = load_embedder(settings)
+    if corpus is None:
+        corpus = load_corpus(settings.corpus_dir, settings.chunk_max_chars)
+    chunks = corpus.chunks
+    vectors = embedder.embed_passages([c.context_text for c in chunks],
+                                      batch_size=settings.embed_batch_size, show_progress=progress)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    faiss = _faiss()
+    faiss.normalize_L2(vectors)
+    dense = faiss.IndexFlatIP(int(embedder.dim))
+    dense.add(vectors)
+    tokens = [tokenize(c.context_text) for c in chunks]
+
+    root = settings.index_dir
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+    faiss.write_index(dense, str(tmp / FAISS_FILE))
+    with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as out:
+        for chunk, toks in zip(chunks, tokens):
+            out.write(json.dumps({**dataclasses.asdict(chunk), "tokens": toks}, ensure_ascii=False) + "\n")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
+        "dimension": int(embedder.dim),
+        "chunker_version": CHUNKER_VERSION,
+        "chunk_max_chars": settings.chunk_max_chars,
+        "tokenizer": TOKENIZER_ID,
+        "corpus_checksum": corpus.checksum,
+        "corpus_dir": str(settings.corpus_dir),
+        "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
+                   "skipped": len(corpus.skipped)},
+        "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
+        "files": {FAISS_FILE: _sha256(tmp / FAISS_FILE), CHUNKS_FILE: _sha256(tmp / CHUNKS_FILE)},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    _fsync_dir(tmp)
+    final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
+    os.rename(tmp, final)
+    _swap_current(root, final.name)
+    _remove_old_builds(root, keep=final.name)
+    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, final), corpus
+
+
+def _fsync_dir(folder: Path) -> None:
+    for path in folder.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _swap_current(root: Path, target: str) -> None:
+    """Point `current` at the new build in one rename, so readers see old or new, never half."""
+    link = root / f".current-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(target, link)
+    os.replace(link, root / CURRENT)
+
+
+def _remove_old_builds(root: Path, keep: str) -> None:
+    for path in root.iterdir():
+        if path.is_dir() and not path.is_symlink() and path.name != keep and (
+                path.name.startswith("build-") or path.name.startswith(".tmp-")):
+            if path.name.startswith(".tmp-") and _tmp_in_use(path):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _tmp_in_use(path: Path) -> bool:
+    """A temporary build folder of a process that is still running is left alone."""
+    try:
+        pid = int(path.name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def read_manifest(settings: Settings) -> dict:
+    """The manifest of the current index.
+
+    Raises:
+        IndexNotBuilt: there is no index yet.
+        IndexMismatch: the manifest is unreadable.
+    """
+    path = settings.index_dir / CURRENT / MANIFEST
+    if not (settings.index_dir / CURRENT).exists():
+        raise IndexNotBuilt(f"no index in {settings.index_dir}; run `rag index` to build it")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexMismatch(f"the index manifest {path} is missing or corrupt ({exc}); {REBUILD_HINT}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(f"the index in {settings.index_dir} has an unknown format; {REBUILD_HINT}")
+    return manifest
+
+
+def check_fresh(manifest: dict, settings: Settings, embedder_spec, corpus_checksum: str | None) -> None:
+    """Raise IndexMismatch when the index was built for another embedder, chunker or corpus."""
+    problems = []
+    if manifest.get("embedder", {}).get("checksum") != embedder_spec.checksum:
+        problems.append(f"it was built with embedder {manifest.get('embedder', {}).get('name')!r}, "
+                        f"not {embedder_spec.name!r}")
+    if manifest.get("chunker_version") != CHUNKER_VERSION or manifest.get("tokenizer") != TOKENIZER_ID:
+        problems.append("it was built by an older version of the chunker")
+    if manifest.get("chunk_max_chars") != settings.chunk_max_chars:
+        problems.append(f"it was built with chunks of {manifest.get('chunk_max_chars')} characters")
+    if corpus_checksum is not None and manifest.get("corpus_checksum") != corpus_checksum:
+        problems.append(f"the pages in {settings.corpus_dir} changed since it was built")
+    if problems:
+        raise IndexMismatch(f"the index in {settings.index_dir} is stale: {'; '.join(problems)}; {REBUILD_HINT}")
+
+
+def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | None = None) -> HybridIndex:
+    """Load the current index, verifying checksums and (when given) freshness.
+
+    Args:
+        settings: where the index lives.
+        embedder_spec: the embedder queries will use; the index must have been built with it.
+        corpus_checksum: the corpus as it is now; None skips the staleness check.
+    Raises:
+        IndexNotBuilt: no index yet.
+        IndexMismatch: files missing, corrupt, or built for something else.
+    """
+    manifest = read_manifest(settings)
+    if embedder_spec is not None:
+        check_fresh(manifest, settings, embedder_spec, corpus_checksum)
+    folder = (settings.index_dir / CURRENT).resolve()
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexMismatch(f"the index file {path} is missing; {REBUILD_HINT}")
+        if _sha256(path) != expected:
+            raise IndexMismatch(f"the index file {path} is corrupt (checksum differs); {REBUILD_HINT}")
+    try:
+        dense = _faiss().read_index(str(folder / FAISS_FILE))
+        chunks, tokens = [], []
+        with (folder / CHUNKS_FILE).open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                tokens.append(row.pop("tokens"))
+                chunks.append(Chunk(**row))
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise IndexMismatch(f"the index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
+    if dense.ntotal != len(chunks) or dense.d != manifest.get("dimension"):
+        raise IndexMismatch(f"the index in {folder} is inconsistent ({dense.ntotal} vectors, "
+                            f"{len(chunks)} chunks); {REBUILD_HINT}")
+    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, folder)

@@ -1,0 +1,238 @@
+"""Line roles on an OCR'd page: which lines are headings, bylines, captions, body text.
+
+`classify_lines` turns a page into a flat list of `Item`s (headings, paragraphs with their broken
+lines joined, captions with their credits, bylines…) that `rag.corpus` assembles into articles.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+
+from rag.textnorm import (
+    clean_body,
+    clean_heading,
+    cjk_ratio,
+    ends_sentence,
+    match_key,
+    normalize_chars,
+    split_sentences,
+)
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(\S.*)$")
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+JUNK = re.compile(rf"^[{CIRCLED}\s]+$|^扫一扫|^[\W_]+$")
+CAPTION_LINE = re.compile(rf"^[{CIRCLED}]\s*(?=\S)")
+# Photo and text credits: "李士明/摄", "本报记者 吕之暹 拍友 周晨磊 摄", "小古城村供图".
+CREDIT = re.compile(r"(/摄|/文|供图|摄影|\s摄)$|/文\s|/文/摄")
+INLINE_CREDIT = re.compile(rf"^(.*[。！？”])\s*([^。！？{CIRCLED}]{{1,24}}(?:/摄|/文|供图|\s摄))\s*[{CIRCLED}\s]*$")
+END_CREDIT = re.compile(r"^[（(][^（）()]{2,30}(整理|报道|供稿|采写)[）)]$")
+NOTICE = re.compile(r"^(报|送|发|抄送|主送|抄报)[：:]")
+DATE_LABEL = re.compile(r"^\d{4}\s*年(\s*\d{1,2}\s*月(\s*\d{1,2}\s*日)?)?$")
+BULLET = re.compile(r"^[△▲◆■●]\s*")
+BYLINE_PREFIX = re.compile(r"^(本报记者|本报通讯员|本报评论员|特约记者|记者|通讯员|文/|文：|撰稿)")
+NAME_TOKEN = re.compile(f"[{_CJK}]{{1,4}}")
+ATTRIBUTION = re.compile(r"（([^（）]{2,24})）$")
+MIN_DUPLICATE_CHARS = 8
+HEADING_MAX_CHARS = 40
+HEADING_RATIO = 0.7
+
+
+@dataclass
+class Item:
+    """One unit of a page in reading order."""
+
+    role: str  # heading, para, bullet, notice, caption, byline, endcredit
+    text: str
+    pos: int  # line number where it starts
+    credit: str | None = None
+
+
+def _is_byline(text: str, single_name_ok: bool = False) -> bool:
+    if BYLINE_PREFIX.match(text):
+        return len(text) <= 60
+    tokens = text.split()
+    return ((2 if not single_name_ok else 1) <= len(tokens) <= 6 and sum(map(len, tokens)) <= 16
+            and all(NAME_TOKEN.fullmatch(t) for t in tokens))
+
+
+def _primitive_role(line: str, markdown: bool) -> str:
+    s = line.strip()
+    if not s:
+        return "blank"
+    if markdown and MARKDOWN_HEADING.match(s):
+        return "md"
+    if JUNK.match(s):
+        return "junk"
+    if CAPTION_LINE.match(s):
+        return "captionline"
+    if END_CREDIT.match(s):
+        return "endcredit"
+    if len(s) <= 40 and CREDIT.search(s) and not ends_sentence(s):
+        return "credit"
+    if NOTICE.match(s):
+        return "notice"
+    if DATE_LABEL.match(s):
+        return "date"
+    if BULLET.match(s):
+        return "bullet"
+    return "text"
+
+
+def _heading_roles(lines: list[str], roles: list[str]) -> list[str]:
+    """Decide which free-text lines of a page without markdown are headings or bylines."""
+    text_idx = [i for i, r in enumerate(roles) if r == "text"]
+    lengths = {i: len(re.sub(r"\s", "", lines[i])) for i in text_idx}
+    page_median = statistics.median(lengths.values()) if lengths else 0
+    out = list(roles)
+    prev: int | None = None  # previous non-blank line
+    for i, role in enumerate(roles):
+        if role == "blank":
+            continue
+        if role == "text":
+            s = clean_heading(lines[i])
+            after_heading = prev is not None and out[prev] in ("heading", "md")
+            if after_heading and _is_byline(s):
+                out[i] = "byline"
+            elif _looks_like_heading(s, i, prev, lines, out, text_idx, lengths, page_median):
+                out[i] = "heading"
+        prev = i
+    return out
+
+
+def _looks_like_heading(s, i, prev, lines, roles, text_idx, lengths, page_median) -> bool:
+    n = lengths[i]
+    if not 2 <= n <= HEADING_MAX_CHARS or "。" in s or ends_sentence(s) or cjk_ratio(s) < 0.5:
+        return False
+    if prev is not None and roles[prev] == "text" and not ends_sentence(lines[prev]):
+        return False  # the line continues a sentence broken by OCR
+    k = text_idx.index(i)
+    neighbours = [lengths[j] for j in text_idx[max(0, k - 8) : k + 9] if j != i]
+    median = statistics.median(neighbours) if len(neighbours) >= 3 else page_median
+    return n < HEADING_RATIO * median
+
+
+def _join(a: str, b: str) -> str:
+    if a and b and a[-1].isascii() and a[-1].isalnum() and b[0].isascii() and b[0].isalnum():
+        return a + " " + b
+    return a + b
+
+
+class _Deduper:
+    """Drops sentences and paragraphs the page already printed (OCR repeats passages)."""
+
+    def __init__(self) -> None:
+        self.sentences: set[str] = set()
+        self.paragraphs: set[str] = set()
+
+    def line(self, text: str) -> str:
+        kept = []
+        for sentence in split_sentences(text):
+            key = match_key(sentence)
+            if len(key) >= MIN_DUPLICATE_CHARS:
+                if key in self.sentences:
+                    continue
+                self.sentences.add(key)
+            kept.append(sentence)
+        return "".join(kept).strip()
+
+    def paragraph(self, text: str) -> bool:
+        key = match_key(text)
+        if key in self.paragraphs:
+            return False
+        self.paragraphs.add(key)
+        return True
+
+
+def classify_lines(text: str) -> list[Item]:
+    """Split a page into items in reading order, joining lines that OCR broke mid-sentence.
+
+    Args:
+        text: the decoded page.
+    Returns:
+        Items with roles heading, para, bullet (△ items), notice (报/送 lines), caption, byline,
+        endcredit. Paragraph texts are cleaned (`rag.textnorm.clean_body`); exact repeats are gone.
+    """
+    lines = normalize_chars(text).split("\n")
+    markdown = any(MARKDOWN_HEADING.match(l.strip()) for l in lines if l.strip())
+    roles = [_primitive_role(l, markdown) for l in lines]
+    if markdown:
+        roles = [("byline" if r == "text" and _after_md(roles, i) and _is_byline(clean_heading(lines[i]), True) else r)
+                 for i, r in enumerate(roles)]
+    else:
+        roles = _heading_roles(lines, roles)
+
+    items: list[Item] = []
+    dedupe = _Deduper()
+    buf: Item | None = None
+    date_prefix = ""
+    last_heading_line = -2
+
+    def flush() -> None:
+        nonlocal buf
+        if buf is not None:
+            buf.text = clean_body(buf.text)
+            if buf.text and dedupe.paragraph(buf.text):
+                items.append(buf)
+        buf = None
+
+    for i, (line, role) in enumerate(zip(lines, roles)):
+        s = line.strip()
+        if role in ("blank", "junk"):
+            continue
+        if role in ("text", "bullet", "notice"):
+            body = BULLET.sub("", s) if role == "bullet" else s
+            body = dedupe.line(body)
+            if not body:
+                continue
+            if role != "text" or buf is None or ends_sentence(buf.text):
+                flush()
+                kind = "para" if role == "text" else role
+                buf = Item(kind, date_prefix + body, i)
+                date_prefix = ""
+                if kind == "bullet":
+                    found = ATTRIBUTION.search(clean_body(body))
+                    buf.credit = found.group(1) if found else None
+            else:
+                buf.text = _join(buf.text, body)
+                if buf.role == "bullet" and buf.credit is None:
+                    found = ATTRIBUTION.search(clean_body(buf.text))
+                    buf.credit = found.group(1) if found else None
+            continue
+        flush()
+        if role == "date":
+            date_prefix = clean_body(s) + "："
+        elif role in ("heading", "md"):
+            heading = clean_heading(MARKDOWN_HEADING.match(s).group(2) if role == "md" else s)
+            if role == "heading" and items and items[-1].role == "heading" and last_heading_line == i - 1:
+                sep = "" if items[-1].text.endswith(("：", "—", "·")) else " "
+                items[-1].text += sep + heading  # a headline printed over two lines
+            else:
+                items.append(Item("heading", heading, i))
+            last_heading_line = i
+        elif role == "captionline":
+            caption = CAPTION_LINE.sub("", s)
+            found = INLINE_CREDIT.match(caption)
+            text_part, credit = (found.group(1), found.group(2).strip()) if found else (caption, None)
+            text_part = re.sub(rf"[{CIRCLED}\s]+$", "", text_part)
+            items.append(Item("caption", clean_body(text_part), i, credit))
+        elif role == "credit":
+            last = items[-1] if items else None
+            if last is not None and last.role == "para" and len(last.text) <= 200:
+                last.role, last.credit = "caption", clean_heading(s)
+            else:
+                items.append(Item("byline", clean_heading(s), i))
+        elif role in ("byline", "endcredit"):
+            items.append(Item(role, clean_heading(s), i))
+    flush()
+    return items
+
+
+def _after_md(roles: list[str], i: int) -> bool:
+    for j in range(i - 1, -1, -1):
+        if roles[j] != "blank":
+            return roles[j] == "md"
+    return False
+

@@ -1,0 +1,215 @@
+"""Hybrid search → passages: dense (FAISS) and keyword (BM25) scores fused per question.
+
+Fusion is a convex combination of min-max normalised scores whose keyword weight scales with how
+much of the question the keyword index can read at all (`BM25Index.coverage`). A Chinese question
+gets both signals; an English question about Chinese text has no tokens BM25 can match, so it is
+ranked by the multilingual embedder alone instead of being dragged down by an empty keyword list
+(plain reciprocal-rank fusion lost English evidence recall that way).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import unicodedata
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.config import Settings
+from rag.corpus import corpus_checksum, page_files
+from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
+from rag.index import HybridIndex, build_index, load_index
+from rag.keywords import tokenize
+
+MAX_K = 50
+# Weight of the keyword score when every question token is known to the keyword index.
+KEYWORD_WEIGHT = 0.4
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with where it comes from and how it scored."""
+
+    text: str
+    article: str
+    source: str
+    paragraph: int
+    score: float
+    chunk_id: str
+    article_no: int
+    kind: str
+    kicker: str | None
+    start: int
+    end: int
+    dense_score: float
+    keyword_score: float
+    rank: int
+
+    def to_document(self) -> Document:
+        """The passage as a LangChain Document (text as page_content, the rest as metadata)."""
+        metadata = asdict(self)
+        text = metadata.pop("text")
+        return Document(page_content=text, metadata=metadata, id=self.chunk_id)
+
+
+def validate_question(question, settings: Settings) -> str:
+    """Clean a question and reject what cannot be searched.
+
+    Raises:
+        BadQuestion: not text, empty, or longer than settings.max_question_chars.
+    """
+    if isinstance(question, bytes):
+        try:
+            question = question.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadQuestion("the question is not valid UTF-8 text; send it as UTF-8") from exc
+    if not isinstance(question, str):
+        raise BadQuestion(f"the question must be text, not {type(question).__name__}")
+    cleaned = "".join(ch for ch in unicodedata.normalize("NFC", question)
+                      if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise BadQuestion("the question is empty; type a question about the newspaper pages")
+    if len(cleaned) > settings.max_question_chars:
+        raise BadQuestion(f"the question is {len(cleaned):,} characters long; the limit is "
+                          f"{settings.max_question_chars:,} — ask about one thing at a time")
+    return cleaned
+
+
+class HybridSearcher:
+    """Searches one loaded index with one embedder; thread-safe for concurrent questions."""
+
+    def __init__(self, index: HybridIndex, embedder, settings: Settings):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.fingerprint: tuple = ()
+
+    def search(self, question: str, k: int = 5) -> list[Passage]:
+        """The k best passages for an already validated question."""
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise BadQuestion(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+        chunks = self.index.chunks
+        n = len(chunks)
+        if n == 0:
+            return []
+        depth = min(n, max(self.settings.fusion_depth, k))
+        with self._lock:  # torch and faiss calls are not re-entrant on one model
+            query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)
+            _, ids = self.index.faiss_index.search(query, depth)
+        tokens = tokenize(question)
+        keyword = self.index.bm25.scores(tokens)
+        weight = KEYWORD_WEIGHT * self.index.bm25.coverage(tokens)
+        candidates = [int(i) for i in ids[0] if i >= 0]
+        if weight > 0:
+            seen = set(candidates)
+            candidates += [int(i) for i in np.argsort(-keyword)[:depth] if keyword[i] > 0 and int(i) not in seen]
+        cand = np.asarray(candidates, dtype=np.int64)
+        vectors = self.index.faiss_index.reconstruct_batch(cand)
+        dense = vectors @ query[0]
+        fused = (1 - weight) * _minmax(dense) + weight * _scaled(keyword[cand])
+        order = np.argsort(-fused, kind="stable")[:k]
+        passages = []
+        for rank, j in enumerate(order, start=1):
+            c = chunks[cand[j]]
+            passages.append(Passage(
+                text=c.text, article=c.article, source=c.source, paragraph=c.paragraph,
+                score=float(fused[j]), chunk_id=c.chunk_id, article_no=c.article_no, kind=c.kind,
+                kicker=c.kicker, start=c.start, end=c.end, dense_score=float(dense[j]),
+                keyword_score=float(keyword[cand[j]]), rank=rank,
+            ))
+        return passages
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.ones_like(values)
+    return (values - low) / (high - low)
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    high = float(values.max()) if len(values) else 0.0
+    return values / high if high > 0 else np.zeros_like(values)
+
+
+_SEARCHERS: dict[Settings, HybridSearcher] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_searcher(settings: Settings | None = None, auto_build: bool = True,
+                  progress: bool = True, embedder=None) -> HybridSearcher:
+    """Load (once per process and settings) the embedder and the index, rebuilding a stale index.
+
+    Args:
+        settings: configuration; `Settings.from_env()` if None.
+        auto_build: build the index when it is missing or stale instead of raising.
+        progress: show progress bars while building.
+        embedder: an embedder to use instead of the configured one (tests).
+    Raises:
+        IndexNotBuilt, IndexMismatch: only when auto_build is False.
+        CorpusError: the corpus folder is missing or empty.
+    """
+    settings = settings or Settings.from_env()
+    with _OPEN_LOCK:
+        files = page_files(settings.corpus_dir)
+        fingerprint = _fingerprint(files)
+        cached = _SEARCHERS.get(settings)
+        if embedder is None and cached is not None and cached.fingerprint == fingerprint:
+            return cached
+        if embedder is None:
+            from rag.models import load_embedder
+
+            embedder = load_embedder(settings)
+        checksum = corpus_checksum(files, settings.corpus_dir)
+        try:
+            index = load_index(settings, embedder.spec, checksum)
+        except (IndexNotBuilt, IndexMismatch) as exc:
+            if not auto_build:
+                raise
+            print(f"{exc}. Rebuilding now…", file=sys.stderr)
+            index, _ = build_index(settings, embedder, progress=progress)
+        searcher = HybridSearcher(index, embedder, settings)
+        searcher.fingerprint = fingerprint
+        _SEARCHERS[settings] = searcher
+        return searcher
+
+
+def _fingerprint(files) -> tuple:
+    """Names, sizes and modification times: a cheap check that the pages did not change."""
+    return tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in [p.stat()])
+
+
+def retrieve(question: str, k: int = 5, settings: Settings | None = None) -> list[Passage]:
+    """The k passages that best answer the question, best first.
+
+    Args:
+        question: in Chinese or English (or another language the embedder reads).
+        k: how many passages, 1–50.
+        settings: configuration; `Settings.from_env()` if None.
+    Returns:
+        Passages with `.text .article .source .paragraph .score .chunk_id`.
+    Raises:
+        BadQuestion: empty or over-long question, k out of range.
+    """
+    settings = settings or Settings.from_env()
+    cleaned = validate_question(question, settings)
+    return open_searcher(settings).search(cleaned, k)
+
+
+class HybridRetriever(BaseRetriever):
+    """The hybrid search as a LangChain retriever returning Documents with passage metadata."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    k: int = 5
+    settings: Settings | None = None
+
+    def _get_relevant_documents(self, query: str, *,
+                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [p.to_document() for p in retrieve(query, self.k, self.settings)]

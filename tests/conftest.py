@@ -1,0 +1,66 @@
+"""Shared fixtures: a hash embedder (unit tier) and per-test corpus/index folders."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    name: str
+    checksum: str
+
+
+class HashEmbedder:
+    """Embeds text as hashed character uni- and bigrams: deterministic, instant, model-free."""
+
+    dim = 256
+
+    def __init__(self, name: str = "hash-256"):
+        self.spec = FakeSpec(name, "sha256:" + hashlib.sha256(name.encode()).hexdigest())
+        self.calls = 0
+
+    def _embed(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            grams = list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
+            for gram in grams:
+                h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "little")
+                out[row, h % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+    def embed_queries(self, texts):
+        return self._embed(list(texts))
+
+    def embed_passages(self, texts, batch_size=32, show_progress=False):
+        return self._embed(list(texts))
+
+
+@pytest.fixture
+def hash_embedder():
+    return HashEmbedder()
+
+
+@pytest.fixture
+def corpus_dir(tmp_path) -> Path:
+    folder = tmp_path / "seeds"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path, corpus_dir) -> Settings:
+    return Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "vectorstore", cache_dir=tmp_path / "cache")

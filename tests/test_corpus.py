@@ -1,0 +1,196 @@
+"""Seed pages → articles → chunks: headlines, boundaries, OCR repair, duplicates, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import chunk_article, load_corpus, parse_page, read_page
+from rag.errors import CorpusError
+from rag.textnorm import clean_body, match_key
+
+from conftest import SEEDS
+
+EXPECTED_HEADLINES = {
+    "000_566d8f183ca588ef.txt": [
+        "苍南县委组织部：“红色五力”赋能乡村振兴",
+        "以学促干练就实干“基本功”",
+        "党史学习教育“红色公交”驶入红色教育基地",
+        "苍南县党史知识大赛现场",
+        "矾山镇“我为群众办实事”之埔坪村廊桥项目",
+        "党建联盟 构建发展“共同体”",
+        "村社擂台搭建争优“竞技台”",
+    ],
+    "001_6e134e1e90905a00.txt": [
+        "“红盟携手”解决群众关键小事",
+        "结对交流 共享共建",
+        "“创富联盟”助力增收",
+        "“童装之都”添红色新阵地",
+        "服务群众 提升百姓幸福感",
+        "助企纾困 共促发展",
+        "打好“乡贤牌” 唱响“振兴曲”",
+        "送药进村惠民生 健康服务暖民心",
+        "乡贤“牵线” 名医为乡亲送健康",
+    ],
+    "002_11b752b66f07f274.txt": [
+        "水头：用基层党建“撬动”民生幸福",
+        "强化党建“驱动力”，打开群众幸福门",
+        "发挥党建“牵引力”，服务企业新发展",
+        "激发党建“新活力”，开拓乡村致富路",
+    ],
+    "003_5fe0b02ab379ac0e.txt": [
+        "怀宁县积极推进村级联合党委建设赋能乡村振兴",
+        "太湖县紧扣“夜”字做优乡村振兴文章",
+        "大观区以组织振兴推动乡村振兴",
+        "衢州市柯城区：打造城乡互助党建联盟，释放共富强大动能",
+    ],
+    "004_a4961472c067a0e4.txt": [
+        "勇担使命，守好红色根脉",
+        "余杭区小古城村党委书记、村委会主任林国荣：党建统领，乡村焕发新活力",
+        "庆元县安南乡党委书记吴华：党建联建，绘就边界同心圆",
+        "鄞州区福明街道荆城楼宇社区党委书记屈云龙：党建赋能，楼宇治理更精细",
+        "怀「赶考」之心 答时代之卷",
+        "山货触网 农户生活更红火",
+        "浙江党建工作大事记",
+        "在嘉兴南湖，来自全国各地的党员群众在红船边重温党的历史",
+        "辖区企业员工通过荆城“楼宇大脑”了解楼宇产业分布",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus(SEEDS)
+
+
+def _page(corpus, name):
+    return next(p for p in corpus.pages if p.source == name)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HEADLINES))
+def test_every_expected_headline_is_found(corpus, name):
+    headlines = [a.headline for a in _page(corpus, name).articles]
+    missing = [h for h in EXPECTED_HEADLINES[name] if h not in headlines]
+    assert not missing, f"{name}: missing {missing}; parser found {headlines}"
+
+
+def test_articles_hold_their_own_text(corpus):
+    articles = {(a.source, a.headline): a.text for a in corpus.articles}
+    # Seed 000 prints section headings after their sections; each must head its own text.
+    assert "矾山镇" in articles[("000_566d8f183ca588ef.txt", "以学促干练就实干“基本功”")]
+    assert "宜山镇" in articles[("000_566d8f183ca588ef.txt", "党建联盟 构建发展“共同体”")]
+    assert "灵溪镇" in articles[("000_566d8f183ca588ef.txt", "村社擂台搭建争优“竞技台”")]
+    assert "矾山" not in articles[("000_566d8f183ca588ef.txt", "苍南县委组织部：“红色五力”赋能乡村振兴")]
+    # Bylines are metadata, not text; captions are not glued into stories.
+    story = articles[("001_6e134e1e90905a00.txt", "“红盟携手”解决群众关键小事")]
+    assert not story.startswith("张") and "电力驿站" in story
+    assert "红船边" not in articles[("004_a4961472c067a0e4.txt", "勇担使命，守好红色根脉")]
+    # The bulletin's distribution list is not part of the last bulletin item.
+    assert "省委组织部" not in articles[("003_5fe0b02ab379ac0e.txt", "衢州市柯城区：打造城乡互助党建联盟，释放共富强大动能")]
+
+
+def test_kickers_and_bylines(corpus):
+    by = {a.headline: a for a in corpus.articles}
+    assert by["打好“乡贤牌” 唱响“振兴曲”"].kicker == "南浔凝聚统战力量共绘同心圆"
+    assert by["山货触网 农户生活更红火"].kicker == "百姓心中的这十年"
+    assert by["水头：用基层党建“撬动”民生幸福"].byline == "本报记者 周兆奕"
+    assert by["怀宁县积极推进村级联合党委建设赋能乡村振兴"].byline == "怀宁县委组织部"
+    assert by["“创富联盟”助力增收"].byline == "吴丽燕"
+
+
+def test_no_chunk_crosses_an_article(corpus):
+    articles = {(a.source, a.number): a for a in corpus.articles}
+    for chunk in corpus.chunks:
+        article = articles[(chunk.source, chunk.article_no)]
+        assert chunk.article == article.headline
+        assert article.text[chunk.start:chunk.end] == chunk.text, chunk.chunk_id
+        assert 0 < len(chunk.text) <= 350 * 1.15, chunk.chunk_id
+    ids = [c.chunk_id for c in corpus.chunks]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_seed_character_of_body_text_survives(corpus):
+    """Every body sentence of a seed is in some article (nothing silently dropped)."""
+    text = match_key("".join(a.text for a in corpus.articles))
+    for probe in ["为当地70多名农户解决灌溉之忧", "群众满意率达99.5%以上", "去年交易额超两亿元",
+                  "帮助3200余名闲置劳动力家门口就业增收", "中共浙江省第十五次代表大会在杭州召开"]:
+        assert match_key(probe) in text, probe
+
+
+def test_duplicate_paragraphs_are_dropped(corpus):
+    page = match_key("".join(a.text for a in _page(corpus, "002_11b752b66f07f274.txt").articles))
+    assert page.count(match_key("水头镇积极探索构建企业“党建三包”机制")) == 1
+    page4 = match_key("".join(a.text for a in _page(corpus, "004_a4961472c067a0e4.txt").articles))
+    assert page4.count(match_key("社工让他在“楼宇大脑”前坐下来")) == 1
+    assert page4.count(match_key("从接洽到最终落地，仅用了短短一周时间")) == 1
+
+
+def test_ocr_repair(corpus):
+    text = "".join(a.text for a in corpus.articles)
+    assert "乡村振兴" in text and "振 兴" not in text
+    assert "全县427个村社" in text  # spaces around numbers inside Chinese text removed
+    assert "文化广场" in text  # "全民文化 广场"
+    # Lines broken mid-sentence are joined into one paragraph.
+    assert "该村党员干部们又办结了一项民生实事" in text
+    assert "\n" not in "".join(p for a in corpus.articles for p in a.paragraphs)
+    # Half-width punctuation inside Chinese text is made full-width.
+    assert "浙江，中国革命红船的起航地" in text
+
+
+def test_clean_body_normalises_width_and_invisible_characters():
+    assert clean_body("ＡＢＣ１２３ 乡村\u200b振 兴") == "ABC123乡村振兴"
+    assert clean_body("党建统领,乡村焕发新活力") == "党建统领，乡村焕发新活力"
+
+
+def test_long_paragraph_is_split_at_sentence_ends():
+    body = "".join(f"这是第{i}个用于测试切分的句子，内容足够长以便观察效果。" for i in range(40))
+    page = "# 测试标题\n\n" + body + "\n"
+    article = parse_page(page, "t.txt").articles[0]
+    chunks = chunk_article(article, max_chars=350)
+    assert len(chunks) >= 3
+    for c in chunks:
+        assert len(c.text) <= 350
+        assert c.text.endswith("。")
+    assert "".join(c.text for c in chunks) == article.text
+
+
+def test_short_paragraphs_are_merged_within_the_article():
+    page = "# 甲\n\n短句一。\n\n短句二。\n\n# 乙\n\n短句三。\n"
+    articles = parse_page(page, "t.txt").articles
+    chunks = [c for a in articles for c in chunk_article(a)]
+    assert [c.article for c in chunks] == ["甲", "乙"]
+    assert chunks[0].text == "短句一。\n\n短句二。"
+
+
+def test_new_markdown_page_works_like_the_seeds(tmp_path):
+    (tmp_path / "new.md").write_text("# 新闻标题\n\n本报记者 张三\n\n第一段内容，讲了一件事。\n\n第二段。\n",
+                                     encoding="utf-8")
+    corpus = load_corpus(tmp_path)
+    (article,) = corpus.articles
+    assert article.headline == "新闻标题" and article.byline == "本报记者 张三"
+    assert article.paragraphs == ("第一段内容，讲了一件事。", "第二段。")
+
+
+def test_gb18030_page_is_decoded(tmp_path):
+    path = tmp_path / "gbk.txt"
+    path.write_bytes("# 标题\n\n正文内容在这里。\n".encode("gb18030"))
+    assert "正文内容" in read_page(path)
+
+
+def test_unreadable_page_is_skipped_with_a_clear_reason(tmp_path):
+    (tmp_path / "good.txt").write_text("# 标题\n\n正文。\n", encoding="utf-8")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa" * 3 + b"\x81\x00\xff" * 50)
+    (tmp_path / "blank.txt").write_text("  \n\n", encoding="utf-8")
+    corpus = load_corpus(tmp_path)
+    skipped = dict(corpus.skipped)
+    assert set(skipped) == {"bad.txt", "blank.txt"}
+    assert "iconv" in skipped["bad.txt"]
+    assert [a.headline for a in corpus.articles] == ["标题"]
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="no pages"):
+        load_corpus(tmp_path)
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "nope")

@@ -1,0 +1,131 @@
+"""The index on disk: build, load, staleness, corruption, atomic swap (real FAISS, hash embedder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST, build_index, load_index, read_manifest
+from rag.corpus import corpus_checksum, page_files
+
+from conftest import HashEmbedder, ROOT
+
+
+def _checksum(settings):
+    return corpus_checksum(page_files(settings.corpus_dir), settings.corpus_dir)
+
+
+def test_build_then_load_round_trip(settings, hash_embedder):
+    built, corpus = build_index(settings, hash_embedder, progress=False)
+    loaded = load_index(settings, hash_embedder.spec, _checksum(settings))
+    assert loaded.faiss_index.ntotal == len(corpus.chunks) == len(loaded.chunks)
+    assert loaded.chunks == corpus.chunks
+    manifest = read_manifest(settings)
+    assert manifest["embedder"]["checksum"] == hash_embedder.spec.checksum
+    assert manifest["dimension"] == hash_embedder.dim
+    assert manifest["counts"] == {"pages": 5, "articles": len(corpus.articles), "chunks": len(corpus.chunks),
+                                  "skipped": 0}
+    for key in ("chunker_version", "corpus_checksum", "built_at", "build_seconds", "tokenizer"):
+        assert manifest[key]
+    # Nothing pickled: the chunk store is JSON lines.
+    first = json.loads((settings.index_dir / CURRENT / CHUNKS_FILE).read_text(encoding="utf-8").splitlines()[0])
+    assert first["chunk_id"] == corpus.chunks[0].chunk_id and first["tokens"]
+
+
+def test_missing_index_says_what_to_run(settings, hash_embedder):
+    with pytest.raises(IndexNotBuilt, match="rag index"):
+        load_index(settings, hash_embedder.spec, _checksum(settings))
+
+
+def test_changed_pages_make_the_index_stale(settings, hash_embedder):
+    build_index(settings, hash_embedder, progress=False)
+    (settings.corpus_dir / "005_new.txt").write_text("# 新标题\n\n新的内容。\n", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="changed since it was built"):
+        load_index(settings, hash_embedder.spec, _checksum(settings))
+
+
+def test_other_embedder_makes_the_index_stale(settings, hash_embedder):
+    build_index(settings, hash_embedder, progress=False)
+    with pytest.raises(IndexMismatch, match="built with embedder"):
+        load_index(settings, HashEmbedder("hash-other").spec, _checksum(settings))
+
+
+@pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE])
+@pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
+def test_damaged_index_files_are_detected(settings, hash_embedder, victim, damage):
+    build_index(settings, hash_embedder, progress=False)
+    path = settings.index_dir / CURRENT / victim
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    with pytest.raises(IndexMismatch, match="rag index"):
+        load_index(settings, hash_embedder.spec, _checksum(settings))
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[]", '{"format_version": 99}'])
+def test_corrupt_manifest_is_detected(settings, hash_embedder, content):
+    build_index(settings, hash_embedder, progress=False)
+    (settings.index_dir / CURRENT / MANIFEST).write_text(content, encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="rag index"):
+        load_index(settings, hash_embedder.spec, _checksum(settings))
+
+
+def test_deleted_vectorstore_folder_is_not_built(settings, hash_embedder):
+    build_index(settings, hash_embedder, progress=False)
+    import shutil
+
+    shutil.rmtree(settings.index_dir)
+    with pytest.raises(IndexNotBuilt):
+        load_index(settings, hash_embedder.spec, _checksum(settings))
+
+
+def test_rebuild_swaps_atomically_and_cleans_old_builds(settings, hash_embedder):
+    build_index(settings, hash_embedder, progress=False)
+    first = (settings.index_dir / CURRENT).resolve()
+    build_index(settings, hash_embedder, progress=False)
+    second = (settings.index_dir / CURRENT).resolve()
+    assert first != second and not first.exists() and second.exists()
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == sorted([CURRENT, second.name])
+
+
+def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, tmp_path):
+    """A build killed while writing (here: the process exits hard) must not touch `current`."""
+    build_index(settings, hash_embedder, progress=False)
+    before = (settings.index_dir / CURRENT).resolve()
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        import faiss
+        from conftest import HashEmbedder
+        from rag.config import Settings
+        from rag.index import build_index
+        real_write = faiss.write_index
+        def dying_write(index, path):
+            real_write(index, path)
+            os._exit(9)  # like kill -9 right after the first file is written
+        faiss.write_index = dying_write
+        build_index(Settings(corpus_dir=__import__('pathlib').Path({str(settings.corpus_dir)!r}),
+                             index_dir=__import__('pathlib').Path({str(settings.index_dir)!r})),
+                    HashEmbedder(), progress=False)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 9, result.stderr
+    assert (settings.index_dir / CURRENT).resolve() == before
+    loaded = load_index(settings, hash_embedder.spec, _checksum(settings))
+    assert loaded.faiss_index.ntotal > 0
+    leftovers = [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers, "the half-written build should be in a temporary folder"
+    build_index(settings, hash_embedder, progress=False)  # the next run recovers and tidies up
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
