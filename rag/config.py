@@ -30,6 +30,17 @@ class Settings:
     max_question_chars: int = 2000
     # Candidates each retriever contributes before fusion.
     fusion_depth: int = 30
+    # The LLM: backend "llama.cpp" | "transformers" | "openai"; model is a preset name
+    # ("qwen-1.5b", "fast"), a local file/folder or a hub id, or the served model's name.
+    llm_backend: str = "llama.cpp"
+    llm_model: str = "qwen-1.5b"
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_context: int = 4096
+    llm_threads: int = 0  # 0: one per physical core
+    llm_max_tokens: int = 256
+    llm_temperature: float = 0.0
+    llm_seed: int = 0
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -50,6 +61,8 @@ class Settings:
 def _coerce(f: dataclasses.Field, raw: str):
     if f.type in ("int", int):
         return int(raw)
+    if f.type in ("float", float):
+        return float(raw)
     if f.type in ("Path", Path):
         return Path(raw).expanduser()
     return raw

@@ -4,8 +4,11 @@ Layout under the index folder (`vectorstore/`):
 
     current -> build-<time>/     symlink, swapped atomically when a new build is complete
     build-<time>/manifest.json   embedder id and checksum, dimension, versions, checksums, counts
-    build-<time>/faiss.index     inner-product index over L2-normalised vectors (faiss.write_index)
-    build-<time>/chunks.jsonl    one chunk per line, with its BM25 tokens
+    build-<time>/faiss.index     inner-product index over L2-normalised chunk vectors
+    build-<time>/sentences.index the same for each sentence of a multi-sentence chunk
+    build-<time>/sentences.json  which chunk each sentence vector belongs to
+    build-<time>/chunks.jsonl    one chunk per line, with its BM25 tokens and pinyin tokens
+    build-<time>/glossary.json   English → corpus words, from CC-CEDICT (see rag.crossling)
 
 No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `current` untouched.
 """
@@ -27,12 +30,18 @@ import numpy as np
 from rag.config import Settings
 from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
 from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.crossling import build_glossary, pinyin_tokens, syllables_of
 from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
+from rag.textnorm import split_sentences
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 FAISS_FILE = "faiss.index"
+SENTENCES_FILE = "sentences.index"
+OWNERS_FILE = "sentences.json"
 CHUNKS_FILE = "chunks.jsonl"
+GLOSSARY_FILE = "glossary.json"
+MIN_SENTENCE_CHARS = 6
 CURRENT = "current"
 REBUILD_HINT = "run `rag index` to rebuild it"
 
@@ -46,6 +55,17 @@ class HybridIndex:
     bm25: BM25Index
     manifest: dict
     path: Path
+    sentence_index: object = None
+    sentence_owner: np.ndarray | None = None
+    pinyin: BM25Index | None = None
+    glossary: dict | None = None
+
+    @property
+    def syllables(self) -> set[str]:
+        """Pinyin syllables of the corpus, for reading romanised names in questions."""
+        if not hasattr(self, "_syllables"):
+            self._syllables = syllables_of([t for toks in self.pinyin.tokenized for t in toks])
+        return self._syllables
 
 
 def _sha256(path: Path) -> str:
@@ -82,22 +102,33 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     if corpus is None:
         corpus = load_corpus(settings.corpus_dir, settings.chunk_max_chars)
     chunks = corpus.chunks
-    vectors = embedder.embed_passages([c.context_text for c in chunks],
+    sentences, owners = _sentences(chunks)
+    # One call for chunks and sentences: one progress bar, batches sorted by length together.
+    vectors = embedder.embed_passages([c.context_text for c in chunks] + sentences,
                                       batch_size=settings.embed_batch_size, show_progress=progress)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     faiss = _faiss()
     faiss.normalize_L2(vectors)
     dense = faiss.IndexFlatIP(int(embedder.dim))
-    dense.add(vectors)
+    dense.add(vectors[: len(chunks)])
+    sentence_index = faiss.IndexFlatIP(int(embedder.dim))
+    sentence_index.add(vectors[len(chunks):])
     tokens = [tokenize(c.context_text) for c in chunks]
+    pinyin = [pinyin_tokens(c.context_text) for c in chunks]
+    keyword_index = BM25Index(tokens)
+    glossary = build_glossary(keyword_index.vocabulary)
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
     faiss.write_index(dense, str(tmp / FAISS_FILE))
+    faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
+    (tmp / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
+    (tmp / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
     with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as out:
-        for chunk, toks in zip(chunks, tokens):
-            out.write(json.dumps({**dataclasses.asdict(chunk), "tokens": toks}, ensure_ascii=False) + "\n")
+        for chunk, toks, pys in zip(chunks, tokens, pinyin):
+            row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
@@ -108,9 +139,10 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         "corpus_checksum": corpus.checksum,
         "corpus_dir": str(settings.corpus_dir),
         "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
-                   "skipped": len(corpus.skipped)},
+                   "sentences": len(sentences), "glossary": len(glossary), "skipped": len(corpus.skipped)},
         "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
-        "files": {FAISS_FILE: _sha256(tmp / FAISS_FILE), CHUNKS_FILE: _sha256(tmp / CHUNKS_FILE)},
+        "files": {name: _sha256(tmp / name)
+                  for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.perf_counter() - started, 3),
     }
@@ -120,7 +152,26 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     os.rename(tmp, final)
     _swap_current(root, final.name)
     _remove_old_builds(root, keep=final.name)
-    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, final), corpus
+    index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,
+                        np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary)
+    return index, corpus
+
+
+def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
+    """The sentences of multi-sentence chunks, headed by their headline, and their chunk numbers.
+
+    Matching a question against single sentences as well as whole chunks helps most where a
+    long passage's vector is dominated by other topics, as for English questions.
+    """
+    texts, owners = [], []
+    for number, chunk in enumerate(chunks):
+        parts = [s.strip() for s in split_sentences(chunk.text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
+        if len(parts) < 2:
+            continue
+        for sentence in parts:
+            texts.append(f"{chunk.article}：{sentence}")
+            owners.append(number)
+    return texts, owners
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -220,15 +271,23 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
             raise IndexMismatch(f"the index file {path} is corrupt (checksum differs); {REBUILD_HINT}")
     try:
         dense = _faiss().read_index(str(folder / FAISS_FILE))
-        chunks, tokens = [], []
+        sentence_index = _faiss().read_index(str(folder / SENTENCES_FILE))
+        owners = np.asarray(json.loads((folder / OWNERS_FILE).read_text(encoding="utf-8")), dtype=np.int64)
+        glossary = json.loads((folder / GLOSSARY_FILE).read_text(encoding="utf-8"))
+        chunks, tokens, pinyin = [], [], []
         with (folder / CHUNKS_FILE).open(encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
                 tokens.append(row.pop("tokens"))
+                pinyin.append(row.pop("pinyin"))
                 chunks.append(Chunk(**row))
-    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise IndexMismatch(f"the index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
-    if dense.ntotal != len(chunks) or dense.d != manifest.get("dimension"):
+    consistent = (dense.ntotal == len(chunks) and dense.d == manifest.get("dimension")
+                  and sentence_index.ntotal == len(owners) and sentence_index.d == dense.d
+                  and (len(owners) == 0 or 0 <= owners.min() <= owners.max() < len(chunks)))
+    if not consistent:
         raise IndexMismatch(f"the index in {folder} is inconsistent ({dense.ntotal} vectors, "
                             f"{len(chunks)} chunks); {REBUILD_HINT}")
-    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, folder)
+    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, folder, sentence_index, owners,
+                       BM25Index(pinyin), glossary)

@@ -1,10 +1,11 @@
 """Hybrid search → passages: dense (FAISS) and keyword (BM25) scores fused per question.
 
-Fusion is a convex combination of min-max normalised scores whose keyword weight scales with how
-much of the question the keyword index can read at all (`BM25Index.coverage`). A Chinese question
-gets both signals; an English question about Chinese text has no tokens BM25 can match, so it is
-ranked by the multilingual embedder alone instead of being dragged down by an empty keyword list
-(plain reciprocal-rank fusion lost English evidence recall that way).
+Dense similarity is the better of the chunk's and its best sentence's. Fusion is a convex
+combination of min-max normalised scores where each keyword signal weighs by how much of the
+question it can read at all: Chinese words by the share BM25 knows (`BM25Index.coverage`), English
+words by the share the glossary translates, romanised names when they match (`rag.crossling`).
+An English question thus is not dragged down by an empty keyword ranking (plain reciprocal-rank
+fusion lost English evidence recall that way), yet still gets keyword help where it can.
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ from rag.config import Settings
 from rag.corpus import corpus_checksum, page_files
 from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
 from rag.index import HybridIndex, build_index, load_index
+from rag.crossling import romanised_name_tokens, translate
 from rag.keywords import tokenize
 
 MAX_K = 50
-# Weight of the keyword score when every question token is known to the keyword index.
+# Weight of the Chinese keyword score when every question token is known to the keyword index.
 KEYWORD_WEIGHT = 0.4
+# Weight of the glossary-translated keywords when every English content word is translated.
+TRANSLATION_WEIGHT = 0.3
+# Weight of romanised-name matches.
+PINYIN_WEIGHT = 0.3
+# The keyword signals together never outweigh the dense similarity by more than this.
+MAX_KEYWORD_WEIGHT = 0.6
 
 
 @dataclass(frozen=True)
@@ -93,31 +101,35 @@ class HybridSearcher:
 
     def search(self, question: str, k: int = 5) -> list[Passage]:
         """The k best passages for an already validated question."""
-        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
-        chunks = self.index.chunks
-        n = len(chunks)
+        index = self.index
+        n = len(index.chunks)
         if n == 0:
             return []
         depth = min(n, max(self.settings.fusion_depth, k))
-        with self._lock:  # torch and faiss calls are not re-entrant on one model
+        with self._lock:  # one query at a time through torch and faiss
             query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)
-            _, ids = self.index.faiss_index.search(query, depth)
-        tokens = tokenize(question)
-        keyword = self.index.bm25.scores(tokens)
-        weight = KEYWORD_WEIGHT * self.index.bm25.coverage(tokens)
-        candidates = [int(i) for i in ids[0] if i >= 0]
-        if weight > 0:
-            seen = set(candidates)
-            candidates += [int(i) for i in np.argsort(-keyword)[:depth] if keyword[i] > 0 and int(i) not in seen]
-        cand = np.asarray(candidates, dtype=np.int64)
-        vectors = self.index.faiss_index.reconstruct_batch(cand)
-        dense = vectors @ query[0]
-        fused = (1 - weight) * _minmax(dense) + weight * _scaled(keyword[cand])
+            _, ids = index.faiss_index.search(query, depth)
+            sentence_best = self._sentence_scores(query, depth)
+        candidates = dict.fromkeys(int(i) for i in ids[0] if i >= 0)
+        candidates.update(dict.fromkeys(sentence_best))
+        signals = self._keyword_signals(question)
+        for weight, scores in signals:
+            candidates.update(dict.fromkeys(int(i) for i in np.argsort(-scores)[:depth] if scores[i] > 0))
+        cand = np.fromiter(candidates, dtype=np.int64)
+        dense = index.faiss_index.reconstruct_batch(cand) @ query[0]
+        dense = np.maximum(dense, [sentence_best.get(int(i), -1.0) for i in cand])
+        keyword_total = sum(w for w, _ in signals)
+        scale = min(1.0, MAX_KEYWORD_WEIGHT / keyword_total) if keyword_total else 0.0
+        fused = (1 - keyword_total * scale) * _minmax(dense)
+        for weight, scores in signals:
+            fused += weight * scale * _scaled(scores[cand])
+        keyword = signals[0][1] if signals else np.zeros(n, dtype=np.float32)
         order = np.argsort(-fused, kind="stable")[:k]
         passages = []
         for rank, j in enumerate(order, start=1):
-            c = chunks[cand[j]]
+            c = index.chunks[cand[j]]
             passages.append(Passage(
                 text=c.text, article=c.article, source=c.source, paragraph=c.paragraph,
                 score=float(fused[j]), chunk_id=c.chunk_id, article_no=c.article_no, kind=c.kind,
@@ -125,6 +137,40 @@ class HybridSearcher:
                 keyword_score=float(keyword[cand[j]]), rank=rank,
             ))
         return passages
+
+    def _sentence_scores(self, query: np.ndarray, depth: int) -> dict[int, float]:
+        """Best sentence similarity per chunk, over the top sentence matches."""
+        index = self.index
+        if index.sentence_index is None or index.sentence_index.ntotal == 0:
+            return {}
+        scores, ids = index.sentence_index.search(query, min(index.sentence_index.ntotal, 3 * depth))
+        best: dict[int, float] = {}
+        for score, i in zip(scores[0], ids[0]):
+            if i >= 0:
+                owner = int(index.sentence_owner[i])
+                best[owner] = max(best.get(owner, -1.0), float(score))
+        return best
+
+    def _keyword_signals(self, question: str) -> list[tuple[float, np.ndarray]]:
+        """(weight, scores per chunk) for each keyword signal that can read the question.
+
+        Chinese words weigh by the share of the question BM25 knows; English words by the share
+        the glossary translates; romanised names count when they match the corpus's pinyin.
+        """
+        index = self.index
+        tokens = tokenize(question)
+        signals = [(KEYWORD_WEIGHT * index.bm25.coverage(tokens), index.bm25.scores(tokens))]
+        if index.glossary:
+            translated, coverage = translate(question, index.glossary)
+            if translated:
+                signals.append((TRANSLATION_WEIGHT * coverage, index.bm25.scores(translated)))
+        if index.pinyin is not None:
+            names = romanised_name_tokens(question, index.syllables)
+            if names:
+                scores = index.pinyin.scores(names)
+                if scores.max() > 0:
+                    signals.append((PINYIN_WEIGHT, scores))
+        return [(w, s) for w, s in signals if w > 0] or [(0.0, signals[0][1])]
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:

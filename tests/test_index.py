@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexMismatch, IndexNotBuilt
-from rag.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST, build_index, load_index, read_manifest
+from rag.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE, build_index,
+                       load_index, read_manifest)
 from rag.corpus import corpus_checksum, page_files
 
 from conftest import HashEmbedder, ROOT
@@ -30,8 +31,11 @@ def test_build_then_load_round_trip(settings, hash_embedder):
     manifest = read_manifest(settings)
     assert manifest["embedder"]["checksum"] == hash_embedder.spec.checksum
     assert manifest["dimension"] == hash_embedder.dim
-    assert manifest["counts"] == {"pages": 5, "articles": len(corpus.articles), "chunks": len(corpus.chunks),
-                                  "skipped": 0}
+    counts = manifest["counts"]
+    assert (counts["pages"], counts["articles"], counts["chunks"], counts["skipped"]) == (
+        5, len(corpus.articles), len(corpus.chunks), 0)
+    assert counts["sentences"] > counts["chunks"] and counts["glossary"] > 100
+    assert loaded.sentence_index.ntotal == counts["sentences"] == len(loaded.sentence_owner)
     for key in ("chunker_version", "corpus_checksum", "built_at", "build_seconds", "tokenizer"):
         assert manifest[key]
     # Nothing pickled: the chunk store is JSON lines.
@@ -57,7 +61,7 @@ def test_other_embedder_makes_the_index_stale(settings, hash_embedder):
         load_index(settings, HashEmbedder("hash-other").spec, _checksum(settings))
 
 
-@pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE])
+@pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE, GLOSSARY_FILE])
 @pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
 def test_damaged_index_files_are_detected(settings, hash_embedder, victim, damage):
     build_index(settings, hash_embedder, progress=False)
