@@ -108,12 +108,26 @@ def read_page(path: Path) -> str:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if cjk_ratio(text) > 0.3 and not any(ch in text for ch in "\ufffd\x00"):
+        if _reads_as_chinese(text):
             return text
     raise CorpusError(
         f"{path.name} is not UTF-8 or GB18030 text; convert it, e.g. "
         f"`iconv -f BIG5 -t UTF-8 {path.name} > fixed.txt`, then run `rag index` again"
     )
+
+
+def _reads_as_chinese(text: str) -> bool:
+    """Mostly Chinese characters, and mostly common ones (GB2312), as real text is and noise is not."""
+    if cjk_ratio(text) < 0.3 or any(ch in text for ch in "\ufffd\x00"):
+        return False
+    hanzi = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
+    common = 0
+    for ch in hanzi:
+        try:
+            common += ch.encode("gb2312")[0] >= 0xB0
+        except UnicodeEncodeError:
+            pass
+    return bool(hanzi) and common / len(hanzi) >= 0.8
 
 
 def page_files(folder: Path) -> list[Path]:
