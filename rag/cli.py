@@ -17,7 +17,37 @@ EXAMPLE_QUESTION = "苍南县建立了多少个党建联盟？"
 
 def _settings(args) -> Settings:
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None), index_dir=getattr(args, "index", None),
-                             embed_model=getattr(args, "embed_model", None))
+                             embed_model=getattr(args, "embed_model", None),
+                             llm_model=getattr(args, "model", None), llm_backend=getattr(args, "backend", None),
+                             llm_base_url=getattr(args, "base_url", None))
+
+
+def cmd_ask(args) -> int:
+    from rag.pipeline import Answer, get_pipeline
+
+    pipeline = get_pipeline(_settings(args))
+    answer = None
+    for item in pipeline.stream(args.question, k=args.k):
+        if isinstance(item, Answer):
+            answer = item
+        elif not args.json:
+            print(item, end="", flush=True)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return 0
+    print()
+    if answer.abstained or answer.text != answer.raw_text.strip():
+        print(f"\n{'Answer' if not answer.abstained else 'Refused'} (checked): {answer.text}")
+    if answer.unverified_numbers:
+        print(f"warning: numbers found in no passage: {', '.join(answer.unverified_numbers)}")
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.article} — {c.source}, ¶{c.paragraph}\n      “{c.quote}”")
+    t = answer.timings
+    print(f"\n(retrieval {t.get('retrieve_s', 0):.2f} s, first token {t.get('ttft_s', 0) or 0:.1f} s, "
+          f"total {t.get('total_s', 0) or 0:.1f} s)", file=sys.stderr)
+    return 0
 
 
 def cmd_index(args) -> int:
@@ -59,11 +89,10 @@ def cmd_eval(args) -> int:
     from rag.evaluation import load_set, run_retrieval_eval, write_report
     from rag.retrieve import open_searcher, validate_question
 
-    if not args.retrieval_only:
-        raise RagError("answer evaluation needs the LLM answer pipeline (`rag ask`), which this version "
-                       "does not have yet; run `rag eval SET.jsonl --retrieval-only`")
     settings = _settings(args)
     items = load_set(Path(args.set))
+    if not args.retrieval_only:
+        return _answer_eval(args, settings, items)
     searcher = open_searcher(settings)
     report = run_retrieval_eval(items, lambda q, k: searcher.search(validate_question(q, settings), k))
     report["set"] = str(args.set)
@@ -78,6 +107,25 @@ def cmd_eval(args) -> int:
     if english:
         print(f"English questions: recall@5={english['recall@5']:.3f} (n={english['n']})")
     print(f"Report: {json_path} and {md_path}")
+    return 0
+
+
+def _answer_eval(args, settings, items) -> int:
+    from rag.answer_eval import write_answer_report, run_answer_eval
+    from rag.pipeline import get_pipeline
+
+    pipeline = get_pipeline(settings)
+    if args.limit:
+        items = items[: args.limit]
+    report = run_answer_eval(items, pipeline.ask)
+    report["set"] = str(args.set)
+    report["settings"] = {"llm": f"{settings.llm_backend}:{settings.llm_model}", "top_k": settings.top_k,
+                          "llm_passages": settings.llm_passages, "min_evidence": settings.min_evidence}
+    name = f"{Path(args.set).stem}-answers-{settings.llm_model.replace('/', '_')}"
+    paths = write_answer_report(report, Path(args.out), name)
+    overall = report["metrics"]["overall"]
+    print(" ".join(f"{k}={v}" for k, v in overall.items()))
+    print("Report: " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -121,6 +169,12 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _llm_options(p) -> None:
+    p.add_argument("--model", help="LLM: preset qwen-1.5b (default) or fast, a .gguf file, a hub id")
+    p.add_argument("--backend", help="llama.cpp (default), transformers or openai")
+    p.add_argument("--base-url", help="OpenAI-compatible server URL for --backend openai")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers from Chinese newspaper pages.")
     parser.add_argument("--corpus", type=Path, help="folder of pages (default: seeds/ or RAG_CORPUS_DIR)")
@@ -138,10 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print passages as JSON")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("ask", help="answer a question with citations (streams the answer)")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    _llm_options(p)
+    p.set_defaults(func=cmd_ask)
+
     p = sub.add_parser("eval", help="evaluate on a JSONL evaluation set")
     p.add_argument("set", help="evaluation set, e.g. eval/sets/public.jsonl")
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only")
     p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "reports"), help="report folder")
+    p.add_argument("--limit", type=int, default=0, help="only the first N items")
+    _llm_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="benchmark index build and retrieval latency")

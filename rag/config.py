@@ -41,6 +41,10 @@ class Settings:
     llm_max_tokens: int = 256
     llm_temperature: float = 0.0
     llm_seed: int = 0
+    # Passages shown to the LLM (of the top_k retrieved), and the top-1 similarity below which
+    # the question is refused without asking the LLM (calibrated on eval/sets/public.jsonl).
+    llm_passages: int = 4
+    min_evidence: float = 0.0
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -83,6 +83,8 @@ def validate_question(question, settings: Settings) -> str:
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise BadQuestion("the question is empty; type a question about the newspaper pages")
+    if not any(ch.isalnum() for ch in cleaned):
+        raise BadQuestion("the question has no words, only punctuation or symbols; type a question")
     if len(cleaned) > settings.max_question_chars:
         raise BadQuestion(f"the question is {len(cleaned):,} characters long; the limit is "
                           f"{settings.max_question_chars:,} — ask about one thing at a time")

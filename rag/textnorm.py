@@ -105,3 +105,23 @@ def cjk_ratio(text: str) -> float:
     if not chars:
         return 0.0
     return sum(1 for c in chars if CJK_RE.match(c)) / len(chars)
+
+
+_KANA = re.compile("[\u3040-\u30ff]")
+_LATIN = re.compile("[A-Za-z]")
+
+
+def detect_language(text: str) -> str:
+    """"zh", "en" or "other" (Japanese, Arabic, Cyrillic… — scripts the answerer does not write)."""
+    if _KANA.search(text):
+        return "other"
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return "other"
+    cjk = sum(1 for c in letters if CJK_RE.match(c))
+    latin = sum(1 for c in letters if _LATIN.match(c))
+    if cjk / len(letters) >= 0.3:
+        return "zh"
+    if latin / len(letters) >= 0.6:
+        return "en"
+    return "other"

@@ -76,11 +76,6 @@ def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
     assert code == 0 and "Rebuilding" in err and "送药进村" in out
 
 
-def test_answer_eval_without_llm_says_what_to_run(cli, tmp_path):
-    code, _, err = cli("eval", "eval/sets/public.jsonl")
-    assert code == 2 and "--retrieval-only" in err
-
-
 def test_eval_of_a_missing_set(cli, tmp_path):
     code, _, err = cli("eval", str(tmp_path / "nope.jsonl"), "--retrieval-only")
     assert code == 2 and "cannot read" in err

@@ -90,7 +90,7 @@ def test_missing_corpus_folder_is_reported(tmp_path, hash_embedder):
 
 @pytest.mark.parametrize("question, message", [
     ("", "empty"), ("   \n\t ", "empty"), ("\u200b\u200b", "empty"),
-    ("问" * 20_000, "20,000 characters"), (b"\xff\xfe\x00bad", "UTF-8"), (None, "must be text"),
+    ("问" * 20_000, "20,000 characters"), ("？？!!…", "no words"), ("🙂🙂", "no words"), (b"\xff\xfe\x00bad", "UTF-8"), (None, "must be text"),
 ])
 def test_bad_questions_get_clear_messages(question, message):
     with pytest.raises(BadQuestion, match=message):

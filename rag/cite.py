@@ -1,0 +1,220 @@
+"""Citations checked by code: markers parsed and verified, missing ones attached, gaps flagged.
+
+The model is small: it forgets markers, cites the wrong passage and now and then states what no
+passage says. Every answer sentence therefore goes through `verify_answer`:
+
+- its [n] markers are parsed; out-of-range markers and markers whose passage does not support the
+  sentence are dropped;
+- a sentence left without a marker gets the passage that supports it best, if one does;
+- a sentence that no passage supports is kept but flagged (`supported=False`, shown with [?]);
+- a passage vouches only for sentences whose numbers it contains; numbers that appear in no
+  passage are listed as unverified, and their sentence is unsupported.
+
+Support is measured by character overlap for Chinese sentences and, when an embedder is given,
+by embedding similarity as well, which is what carries an English sentence to a Chinese passage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.textnorm import match_key, split_sentences
+
+MARKER = re.compile(r"\s*[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LEADING_MARKERS = re.compile(r"^(?:\s*[\[【［]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】］])+")
+_EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
+UNSUPPORTED_MARK = "[?]"
+# A sentence counts as supported when this share of its Chinese character pairs and numbers
+# occurs in the passage, or when its embedding is this similar to one of the passage's sentences.
+LEXICAL_SUPPORT = 0.5
+EMBEDDING_SUPPORT = 0.86
+# A marker the model wrote is kept at a lower bar than one we attach ourselves.
+LEXICAL_KEEP = 0.25
+EMBEDDING_KEEP = 0.83
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage an answer cites, with the text that supports the answer."""
+
+    n: int
+    article: str
+    source: str
+    paragraph: int
+    quote: str
+    score: float
+    supported: bool
+    chunk_id: str
+
+
+@dataclass
+class CheckedSentence:
+    text: str  # without markers
+    cites: list[int] = field(default_factory=list)
+    supported: bool = False
+    unverified_numbers: list[str] = field(default_factory=list)
+
+
+def split_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Answer text → (sentence without markers, markers) pairs; markers after a full stop count
+    for the sentence before it ("…5项。[2]")."""
+    pieces: list[tuple[str, list[int]]] = []
+    text = text.strip()
+    for raw in _sentences(text):
+        leading = _LEADING_MARKERS.match(raw)
+        if leading and pieces:  # "…组织。[1][3] 另一句": the markers close the sentence before
+            pieces[-1][1].extend(_marker_numbers(leading.group(0)))
+            raw = raw[leading.end():]
+        markers = _marker_numbers(raw)
+        clean = MARKER.sub("", raw).strip()
+        if not clean or not re.search(r"\w", clean):
+            if pieces and markers:
+                pieces[-1][1].extend(markers)
+            continue
+        pieces.append((clean, markers))
+    return pieces
+
+
+def _marker_numbers(text: str) -> list[int]:
+    return [int(n) for m in MARKER.finditer(text) for n in re.split(r"[,，、]", m.group(1))]
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for part in split_sentences(text) if _CJK.search(text) else [text]:
+        out.extend(s for s in _EN_SENTENCE.findall(part) if s.strip())
+    # Re-attach marker-only fragments ("[2]") to what precedes them.
+    merged: list[str] = []
+    for piece in out:
+        if merged and not MARKER.sub("", piece).strip(" .。"):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _units(text: str) -> set[str]:
+    """Chinese character pairs, numbers and longer Latin words of a text."""
+    key = match_key(text)
+    units = {run[i:i + 2] for run in _CJK_RUN.findall(key) for i in range(len(run) - 1)}
+    units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
+    units |= {w.lower() for w in _LATIN_WORD.findall(key)}
+    return units
+
+
+def lexical_support(sentence: str, passage: str) -> float:
+    """Share of the sentence's character pairs, numbers and words that occur in the passage."""
+    units = _units(sentence)
+    if not units:
+        return 0.0
+    haystack = match_key(passage).replace(",", "").lower()
+    return sum(1 for u in units if u in haystack) / len(units)
+
+
+def numbers_missing(sentence: str, passages: list[str]) -> list[str]:
+    """Numbers of the sentence that none of the passages contains."""
+    haystack = "".join(match_key(p).replace(",", "") for p in passages)
+    numbers = [n.replace(",", "") for n in _NUMBER.findall(match_key(sentence))]
+    return [n for n in numbers if n not in haystack]
+
+
+class SupportScorer:
+    """Scores how well each passage supports a sentence (lexical, plus embeddings if available)."""
+
+    def __init__(self, passages, embedder=None):
+        self.passages = passages
+        self.embedder = embedder
+        self._sentences = [[s for s in split_sentences(p.text) if s.strip()] or [p.text] for p in passages]
+        self._vectors = None
+        if embedder is not None:
+            flat = [s for group in self._sentences for s in group]
+            vectors = embedder.embed_passages(flat, show_progress=False) if flat else np.zeros((0, 1))
+            self._vectors, start = [], 0
+            for group in self._sentences:
+                self._vectors.append(vectors[start:start + len(group)])
+                start += len(group)
+
+    def score(self, sentence: str) -> list[tuple[float, float, str]]:
+        """Per passage: (lexical support, best embedding similarity, best-matching passage sentence)."""
+        vector = self.embedder.embed_queries([sentence])[0] if self.embedder is not None else None
+        out = []
+        for i, passage in enumerate(self.passages):
+            lexical = lexical_support(sentence, passage.text)
+            group = self._sentences[i]
+            best_lex = max(range(len(group)), key=lambda j: lexical_support(sentence, group[j]))
+            similarity, quote = 0.0, group[best_lex]
+            if vector is not None and len(self._vectors[i]):
+                sims = self._vectors[i] @ vector
+                similarity = float(sims.max())
+                if lexical < LEXICAL_SUPPORT:
+                    quote = group[int(sims.argmax())]
+            out.append((lexical, similarity, quote.strip()))
+        return out
+
+
+def verify_answer(text: str, passages, embedder=None) -> tuple[str, list[Citation], list[CheckedSentence]]:
+    """Check an answer's citations against the passages it was written from.
+
+    Args:
+        text: the model's answer with [n] markers (n counts passages from 1).
+        passages: the passages as numbered in the prompt.
+        embedder: optional, with embed_queries/embed_passages, for cross-language support.
+    Returns:
+        (answer text with verified markers and [?] on unsupported sentences, citations in order of
+        first use, the checked sentences).
+    """
+    scorer = SupportScorer(passages, embedder)
+    checked: list[CheckedSentence] = []
+    quotes: dict[int, tuple[float, str]] = {}
+    for sentence, markers in split_answer(text):
+        scores = scorer.score(sentence)
+        item = CheckedSentence(sentence)
+        # A passage can only vouch for a sentence whose numbers it contains.
+        numbers_ok = [not numbers_missing(sentence, [p.text]) for p in passages]
+        for n in dict.fromkeys(markers):
+            if 1 <= n <= len(passages) and numbers_ok[n - 1]:
+                lexical, similarity, quote = scores[n - 1]
+                if lexical >= LEXICAL_KEEP or similarity >= EMBEDDING_KEEP:
+                    item.cites.append(n)
+        if not item.cites:
+            strength = [max(lex / LEXICAL_SUPPORT, sim / EMBEDDING_SUPPORT) if ok else 0.0
+                        for (lex, sim, _), ok in zip(scores, numbers_ok)]
+            best = int(np.argmax(strength)) if strength else -1
+            if best >= 0 and strength[best] >= 1.0:
+                item.cites.append(best + 1)
+        item.supported = bool(item.cites)
+        item.unverified_numbers = numbers_missing(sentence, [p.text for p in passages])
+        for n in item.cites:
+            lexical, similarity, quote = scores[n - 1]
+            strength = max(lexical, similarity)
+            if n not in quotes or strength > quotes[n][0]:
+                quotes[n] = (strength, quote)
+        checked.append(item)
+    citations = []
+    for n in dict.fromkeys(n for item in checked for n in item.cites):
+        p = passages[n - 1]
+        strength, quote = quotes[n]
+        citations.append(Citation(n, p.article, p.source, p.paragraph, quote, round(strength, 4), True, p.chunk_id))
+    return render(checked), citations, checked
+
+
+def render(checked: list[CheckedSentence]) -> str:
+    """Sentences with their markers; an unsupported sentence carries [?] instead."""
+    parts = []
+    for item in checked:
+        marks = "".join(f"[{n}]" for n in item.cites) if item.supported else UNSUPPORTED_MARK
+        text = item.text
+        # Markers go before the final full stop in Chinese ("…5项[2]。"), after it in English.
+        if text and text[-1] in "。！？" and _CJK.search(text):
+            parts.append(text[:-1] + marks + text[-1])
+        else:
+            parts.append(f"{text}{marks}" if not text.endswith((".", "!", "?")) else f"{text[:-1]}{marks}{text[-1]}")
+    joiner = "" if any(_CJK.search(i.text) for i in checked) else " "
+    return joiner.join(parts)

@@ -1,0 +1,218 @@
+"""ask()/stream(): the one composition root — retrieve, gate, generate, verify citations.
+
+    question ─ validate ─ (condense with history) ─ retrieve ─ evidence gate ─ LLM ─ verify_answer
+                                                                  │ weak evidence        │ refusal
+                                                                  └──── refusal + nearest headlines
+
+The LLM is asked only when retrieval found evidence worth reading; its refusal phrase, or an
+answer no passage supports, becomes the refusal in the asker's language.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableLambda
+
+from rag.cite import Citation, verify_answer
+from rag.config import Settings
+from rag.prompts import fill, load_prompt
+from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
+from rag.textnorm import detect_language, match_key
+
+LANGUAGE_NAMES = {"zh": "简体中文 (Simplified Chinese)", "en": "English"}
+CANNOT_ANSWER = {"zh": "资料中没有相关信息。", "en": "The documents don't say."}
+# Phrases with which the small models decline even when told the exact phrase to use.
+REFUSAL_CUES = ("没有相关信息", "没有提到", "未提及", "没有提及", "无法回答", "无法确定", "没有说明", "未说明",
+                "don't say", "do not say", "does not say", "not mentioned", "cannot answer", "no information",
+                "not stated", "doesn't say", "not provided", "don't mention", "do not mention")
+HISTORY_TURNS = 3
+
+
+@dataclass
+class Answer:
+    """A verified answer, or a refusal, with everything the UI and evaluation need."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    passages: list[Passage]
+    abstained: bool
+    rewritten_query: str
+    language: str
+    timings: dict = field(default_factory=dict)
+    unsupported_sentences: list[str] = field(default_factory=list)
+    unverified_numbers: list[str] = field(default_factory=list)
+    reason: str = ""
+    raw_text: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (`rag ask --json`)."""
+        return asdict(self)
+
+
+class Pipeline:
+    """Holds the loaded searcher and chat model; safe to share between threads."""
+
+    def __init__(self, settings: Settings, searcher: HybridSearcher | None = None, chat=None):
+        self.settings = settings
+        self.searcher = searcher
+        self.chat = chat
+        self._lock = threading.Lock()
+
+    def _ensure_loaded(self):
+        with self._lock:
+            if self.searcher is None:
+                self.searcher = open_searcher(self.settings)
+            if self.chat is None:
+                from rag.generate import make_chat_model
+
+                self.chat = make_chat_model(self.settings)
+        return self.searcher, self.chat
+
+    def stream(self, question, history=None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield text deltas as the model writes, then the verified `Answer`.
+
+        Args:
+            question: the user's question (Chinese or English).
+            history: earlier turns as (question, answer) pairs, for follow-up questions.
+            k: passages to retrieve (default settings.top_k).
+        Raises:
+            BadQuestion: empty, too long, not text, k out of range.
+        """
+        question = validate_question(question, self.settings)
+        language = detect_language(question)
+        searcher, chat = self._ensure_loaded()
+        started = time.perf_counter()
+        rewritten = self._condense(chat, question, history) if history else question
+        timings = {"condense_s": round(time.perf_counter() - started, 3)}
+        if language not in LANGUAGE_NAMES:
+            answer = Answer(question, load_prompt("unsupported_language"), [], [], True, rewritten, language,
+                            timings, reason="language")
+            yield answer.text
+            yield answer
+            return
+        t0 = time.perf_counter()
+        passages = searcher.search(validate_question(rewritten, self.settings), k or self.settings.top_k)
+        timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
+        if not passages or passages[0].dense_score < self.settings.min_evidence:
+            answer = self._refusal(question, rewritten, language, passages, timings, started, "weak evidence")
+            yield answer.text
+            yield answer
+            return
+        context = passages[: self.settings.llm_passages]
+        messages = self._messages(question if not history else rewritten, language, context)
+        pieces: list[str] = []
+        for chunk in chat.stream(messages):
+            delta = chunk.content if isinstance(chunk.content, str) else ""
+            if delta:
+                if not pieces:
+                    timings["ttft_s"] = round(time.perf_counter() - started, 3)
+                pieces.append(delta)
+                yield delta
+        raw = "".join(pieces).strip()
+        timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
+        yield self._finish(question, rewritten, language, passages, context, raw, timings, started)
+
+    def ask(self, question, history=None, k: int | None = None) -> Answer:
+        """The verified answer (see `stream`)."""
+        answer = None
+        for item in self.stream(question, history, k):
+            if isinstance(item, Answer):
+                answer = item
+        return answer
+
+    def _messages(self, question: str, language: str, context: list[Passage]):
+        passages = "\n\n".join(fill("passage", n=i, article=p.article, text=p.text)
+                               for i, p in enumerate(context, start=1))
+        values = {"language": LANGUAGE_NAMES[language], "cannot_answer": CANNOT_ANSWER[language]}
+        return [SystemMessage(fill("system", **values)),
+                HumanMessage(fill("answer", passages=passages, question=question, **values))]
+
+    def _condense(self, chat, question: str, history) -> str:
+        turns = list(history)[-HISTORY_TURNS:]
+        lines = []
+        for asked, answered in turns:
+            lines.append(f"Q: {asked}")
+            lines.append(f"A: {str(answered)[:300]}")
+        prompt = fill("condense", history="\n".join(lines), question=question)
+        rewritten = chat.invoke([HumanMessage(prompt)]).content.strip().splitlines()
+        rewritten = rewritten[0].strip() if rewritten else ""
+        # A rewrite that lost the question (empty, or far longer than history warrants) is not used.
+        if not rewritten or len(rewritten) > 4 * len(question) + 200:
+            return question
+        return rewritten
+
+    def _refusal(self, question, rewritten, language, passages, timings, started, reason, raw="") -> Answer:
+        headlines = "；".join(dict.fromkeys(p.article for p in passages[:3])) if language == "zh" else \
+            "; ".join(dict.fromkeys(p.article for p in passages[:3]))
+        text = load_prompt(f"refusal_{language}")
+        if headlines:
+            text += "\n" + fill(f"nearest_{language}", headlines=headlines)
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        return Answer(question, text, [], passages, True, rewritten, language, timings, reason=reason,
+                      raw_text=raw)
+
+    def _finish(self, question, rewritten, language, passages, context, raw, timings, started) -> Answer:
+        if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES) or \
+                match_key(CANNOT_ANSWER[language]) in match_key(raw):
+            return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw)
+        text, citations, checked = verify_answer(raw, context, self.searcher.embedder)
+        if not any(c.supported for c in checked):
+            return self._refusal(question, rewritten, language, passages, timings, started, "no support", raw)
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        return Answer(question, text, citations, passages, False, rewritten, language, timings,
+                      unsupported_sentences=[c.text for c in checked if not c.supported],
+                      unverified_numbers=[n for c in checked for n in c.unverified_numbers], raw_text=raw)
+
+    def as_runnable(self) -> RunnableLambda:
+        """The whole chain as a LangChain Runnable: {"question", "history"?} or a string → Answer."""
+        def run(value):
+            if isinstance(value, str):
+                return self.ask(value)
+            return self.ask(value["question"], value.get("history"), value.get("k"))
+
+        return RunnableLambda(run, name="rag")
+
+
+_PIPELINES: dict[Settings, Pipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def get_pipeline(settings: Settings | None = None) -> Pipeline:
+    """The process-wide pipeline for these settings (models and index load once)."""
+    settings = settings or Settings.from_env()
+    with _PIPELINES_LOCK:
+        if settings not in _PIPELINES:
+            _PIPELINES[settings] = Pipeline(settings)
+        return _PIPELINES[settings]
+
+
+def _with_options(settings: Settings | None, options: dict) -> Settings:
+    base = settings or Settings.from_env()
+    return base if not options else Settings(**{**asdict(base), **options})
+
+
+def ask(question, history=None, settings: Settings | None = None, **options) -> Answer:
+    """Answer a question from the pages, with verified citations.
+
+    Args:
+        question: Chinese or English.
+        history: earlier (question, answer) pairs for follow-ups ("那平阳呢？").
+        settings: configuration; options override single fields (e.g. llm_model="fast", top_k=8).
+    Returns:
+        An `Answer`: `.text .citations .passages .abstained .rewritten_query .timings`.
+    """
+    return get_pipeline(_with_options(settings, options)).ask(question, history)
+
+
+def stream(question, history=None, settings: Settings | None = None, **options) -> Iterator[str | Answer]:
+    """Like `ask`, yielding text deltas as they are generated and finally the `Answer`."""
+    yield from get_pipeline(_with_options(settings, options)).stream(question, history)
+
+
+__all__ = ["Answer", "Pipeline", "ask", "get_pipeline", "stream"]

@@ -1,0 +1,73 @@
+"""Citation checks: markers parsed and verified, missing ones attached, unsupported flagged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from rag.cite import UNSUPPORTED_MARK, lexical_support, numbers_missing, split_answer, verify_answer
+
+
+@dataclass
+class P:
+    text: str
+    article: str = "标题"
+    source: str = "t.txt"
+    paragraph: int = 1
+    chunk_id: str = "t:1:1"
+
+
+PASSAGES = [
+    P("苍南通过以强带弱、项目牵引等模式，建立党建联盟48个，覆盖村社党组织325个。", "党建联盟", chunk_id="a"),
+    P("清泉村90%的村民都回到村里。全村有2000多人从事电商，去年交易额超两亿元。", "山货触网", chunk_id="b"),
+    P("安吉县完成建设智慧药房1家、智能药柜6个，群众满意率达99.5%以上。", "送药进村", chunk_id="c"),
+]
+
+
+def test_split_answer_keeps_markers_with_their_sentence():
+    pieces = split_answer("苍南建立了48个党建联盟[1]。覆盖325个村社党组织。[1][3] 另一句【2】")
+    assert pieces == [("苍南建立了48个党建联盟。", [1]), ("覆盖325个村社党组织。", [1, 3]), ("另一句", [2])]
+    assert split_answer("It set up 48 alliances [1]. It covers 325 [1, 2].") == [
+        ("It set up 48 alliances.", [1]), ("It covers 325.", [1, 2])]
+
+
+def test_correct_marker_is_kept():
+    text, citations, checked = verify_answer("苍南建立了48个党建联盟[1]。", PASSAGES)
+    assert text == "苍南建立了48个党建联盟[1]。"
+    assert [c.n for c in citations] == [1] and citations[0].article == "党建联盟"
+    assert "48个" in citations[0].quote and checked[0].supported
+
+
+def test_out_of_range_and_wrong_markers_are_dropped_and_the_right_passage_attached():
+    text, citations, _ = verify_answer("苍南建立了48个党建联盟[7][2]。", PASSAGES)
+    assert [c.n for c in citations] == [1] and text == "苍南建立了48个党建联盟[1]。"
+
+
+def test_missing_marker_is_attached_by_overlap_and_numbers():
+    _, citations, _ = verify_answer("安吉县群众满意率达99.5%以上。", PASSAGES)
+    assert [c.n for c in citations] == [3]
+
+
+def test_unsupported_sentence_is_flagged_not_sourced():
+    text, citations, checked = verify_answer("平阳县今年的GDP是1000亿元[1]。", PASSAGES)
+    assert citations == [] and not checked[0].supported
+    assert text.endswith(UNSUPPORTED_MARK + "。") and checked[0].unverified_numbers == ["1000"]
+
+
+def test_a_number_no_passage_holds_unsources_the_sentence():
+    _, citations, checked = verify_answer("苍南建立了50个党建联盟[1]。", PASSAGES)
+    assert citations == [] and checked[0].unverified_numbers == ["50"]
+
+
+def test_support_measures():
+    assert lexical_support("建立党建联盟48个", PASSAGES[0].text) == 1.0
+    assert lexical_support("完全无关的句子内容", PASSAGES[0].text) < 0.2
+    assert numbers_missing("满意率99.5%，药柜6个，共7个", [PASSAGES[2].text]) == ["7"]
+    assert numbers_missing("1,200 villages", ["共1200个村"]) == []
+
+
+@pytest.mark.parametrize("answer", ["", "。", "[1]"])
+def test_empty_answers(answer):
+    text, citations, checked = verify_answer(answer, PASSAGES)
+    assert citations == [] and checked == []

@@ -1,0 +1,102 @@
+"""ask()/stream() with a scripted chat model over the real index (hash embedder)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from rag.errors import BadQuestion
+from rag.pipeline import Answer, Pipeline
+from rag.retrieve import open_searcher
+
+
+class ScriptedChat(GenericFakeChatModel):
+    """Replies with the given texts in order and records the prompts it saw."""
+
+    seen: list = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.seen.append(messages)
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def scripted(*replies):
+    return ScriptedChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[])
+
+
+@pytest.fixture
+def make(settings, hash_embedder):
+    searcher = open_searcher(settings, embedder=hash_embedder, progress=False)
+
+    def build(*replies, **overrides):
+        chat = scripted(*replies)
+        return Pipeline(dataclasses.replace(settings, **overrides), searcher, chat), chat
+
+    return build
+
+
+def test_answer_with_verified_citation(make):
+    pipeline, chat = make("清泉村去年交易额超两亿元[1]。")
+    answer = pipeline.ask("清泉村去年电商交易额是多少？")
+    assert not answer.abstained and answer.language == "zh"
+    assert answer.citations and answer.citations[0].article == "山货触网 农户生活更红火"
+    assert "两亿元" in answer.citations[0].quote
+    assert answer.rewritten_query == "清泉村去年电商交易额是多少？"
+    assert {"retrieve_s", "ttft_s", "total_s"} <= answer.timings.keys()
+    system, user = chat.seen[0]
+    assert "[1] 《" in user.content and "清泉村去年电商交易额是多少？" in user.content
+    assert "简体中文" in system.content
+
+
+def test_stream_yields_deltas_then_the_answer(make):
+    pipeline, _ = make("清泉村去年交易额超两亿元[1]。")
+    items = list(pipeline.stream("清泉村去年电商交易额是多少？"))
+    assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
+    assert "".join(items[:-1]) == "清泉村去年交易额超两亿元[1]。"
+
+
+def test_model_refusal_becomes_the_refusal_in_the_askers_language(make):
+    pipeline, _ = make("The documents don't say.")
+    answer = pipeline.ask("What was Qingquan village's GDP in 1990?")
+    assert answer.abstained and answer.reason == "model declined"
+    assert answer.text.startswith("Sorry, the documents don't say.") and "Closest articles:" in answer.text
+    assert answer.citations == [] and answer.passages
+
+
+def test_unsupported_answer_becomes_a_refusal(make):
+    pipeline, _ = make("平阳县今年的GDP是1000亿元[1]。")
+    answer = pipeline.ask("平阳县今年的GDP是多少？")
+    assert answer.abstained and answer.reason == "no support" and answer.text.startswith("抱歉")
+
+
+def test_weak_evidence_is_refused_without_asking_the_model(make):
+    pipeline, chat = make("不应被调用")
+    pipeline.settings = dataclasses.replace(pipeline.settings, min_evidence=2.0)
+    answer = pipeline.ask("清泉村去年电商交易额是多少？")
+    assert answer.abstained and answer.reason == "weak evidence" and chat.seen == []
+
+
+@pytest.mark.parametrize("question", ["清泉村のキウイはいくつ売れましたか", "كم عدد القرى في تسانغنان؟"])
+def test_other_scripts_get_a_clear_message(make, question):
+    pipeline, chat = make("x")
+    answer = pipeline.ask(question)
+    assert answer.abstained and answer.reason == "language" and "Chinese or English" in answer.text
+    assert chat.seen == []
+
+
+def test_follow_up_is_rewritten_with_history(make):
+    pipeline, chat = make("平阳县水头镇和食堂投入了多少钱？", "水头镇投入近70万元建设和食堂[1]。")
+    answer = pipeline.ask("那水头镇呢？", history=[("苍南县建立了多少个党建联盟？", "48个[1]。")])
+    assert answer.rewritten_query == "平阳县水头镇和食堂投入了多少钱？"
+    assert "Q: 苍南县建立了多少个党建联盟？" in chat.seen[0][0].content
+    assert not answer.abstained and "70万元" in answer.text
+
+
+@pytest.mark.parametrize("question", ["", "   ", "问" * 20_000])
+def test_bad_questions_raise(make, question):
+    pipeline, _ = make("x")
+    with pytest.raises(BadQuestion):
+        pipeline.ask(question)
