@@ -61,37 +61,34 @@ def build_glossary(vocabulary: set[str]) -> dict[str, list[str]]:
     Returns:
         The glossary; empty when the dictionary package is not installed.
     """
+    path = cedict_path()
+    if path is None:
+        return {}
     glossary: dict[str, set[str]] = defaultdict(set)
-    for word, glosses in _cedict_entries():
-        if word in vocabulary:
-            for gloss in glosses:
-                glossary[gloss].add(word)
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split(" ", 2)
+            # Cheap test first: only entries for words of the corpus are parsed.
+            if len(fields) < 3 or fields[1] not in vocabulary:
+                continue
+            found = _CEDICT_LINE.match(line)
+            if found:
+                for gloss in _short_glosses(found.group(3)):
+                    glossary[gloss].add(found.group(2))
     return {gloss: sorted(words) for gloss, words in sorted(glossary.items())}
 
 
-@lru_cache(maxsize=1)
-def _cedict_entries() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(simplified word, short English glosses) for every CC-CEDICT entry; read once per process."""
-    path = cedict_path()
-    if path is None:
-        return ()
-    entries = []
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            found = _CEDICT_LINE.match(line)
-            if not found:
-                continue
-            glosses = []
-            for gloss in found.group(3).split("/"):
-                gloss = re.sub(r"\([^)]*\)", "", gloss).strip().lower()
-                if not gloss or gloss.startswith(_SKIP_GLOSS):
-                    continue
-                gloss = gloss[3:] if gloss.startswith("to ") else gloss
-                if 1 <= len(gloss.split()) <= 2:
-                    glosses.append(gloss)
-            if glosses:
-                entries.append((found.group(2), tuple(glosses)))
-    return tuple(entries)
+def _short_glosses(definitions: str) -> list[str]:
+    """The one- and two-word English glosses of a CC-CEDICT definition field."""
+    glosses = []
+    for gloss in definitions.split("/"):
+        gloss = re.sub(r"\([^)]*\)", "", gloss).strip().lower()
+        if not gloss or gloss.startswith(_SKIP_GLOSS):
+            continue
+        gloss = gloss[3:] if gloss.startswith("to ") else gloss
+        if 1 <= len(gloss.split()) <= 2:
+            glosses.append(gloss)
+    return glosses
 
 
 def translate(question: str, glossary: dict[str, list[str]]) -> tuple[list[str], float]:

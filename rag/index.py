@@ -103,7 +103,9 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         corpus = load_corpus(settings.corpus_dir, settings.chunk_max_chars)
     chunks = corpus.chunks
     sentences, owners = _sentences(chunks)
+    tokens, pinyin, keyword_index, glossary = _keyword_side(chunks)
     # One call for chunks and sentences: one progress bar, batches sorted by length together.
+    # (Not overlapped with the keyword side in a thread: that slowed torch's threads fourfold.)
     vectors = embedder.embed_passages([c.context_text for c in chunks] + sentences,
                                       batch_size=settings.embed_batch_size, show_progress=progress)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -113,10 +115,6 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     dense.add(vectors[: len(chunks)])
     sentence_index = faiss.IndexFlatIP(int(embedder.dim))
     sentence_index.add(vectors[len(chunks):])
-    tokens = [tokenize(c.context_text) for c in chunks]
-    pinyin = [pinyin_tokens(c.context_text) for c in chunks]
-    keyword_index = BM25Index(tokens)
-    glossary = build_glossary(keyword_index.vocabulary)
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -157,8 +155,16 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     return index, corpus
 
 
+def _keyword_side(chunks: list[Chunk]):
+    """jieba tokens, pinyin tokens, the BM25 index and the glossary of the chunks."""
+    tokens = [tokenize(c.context_text) for c in chunks]
+    pinyin = [pinyin_tokens(c.context_text) for c in chunks]
+    keyword_index = BM25Index(tokens)
+    return tokens, pinyin, keyword_index, build_glossary(keyword_index.vocabulary)
+
+
 def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
-    """The sentences of multi-sentence chunks, headed by their headline, and their chunk numbers.
+    """The sentences of multi-sentence chunks and the numbers of their chunks.
 
     Matching a question against single sentences as well as whole chunks helps most where a
     long passage's vector is dominated by other topics, as for English questions.
@@ -169,7 +175,7 @@ def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
         if len(parts) < 2:
             continue
         for sentence in parts:
-            texts.append(f"{chunk.article}：{sentence}")
+            texts.append(sentence)
             owners.append(number)
     return texts, owners
 
