@@ -24,7 +24,7 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache)
     # A preset name ("e5-small"), a Hugging Face id or a local sentence-transformers directory.
     embed_model: str = "e5-small"
-    embed_batch_size: int = 8
+    embed_batch_size: int = 16
     chunk_max_chars: int = 350
     top_k: int = 5
     max_question_chars: int = 2000
