@@ -44,6 +44,7 @@ class Settings:
     # Passages shown to the LLM (of the top_k retrieved), and the top-1 similarity below which
     # the question is refused without asking the LLM (calibrated on eval/sets/public.jsonl).
     llm_passages: int = 4
+    llm_context_chars: int = 450
     min_evidence: float = 0.0
 
     @classmethod

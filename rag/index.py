@@ -171,13 +171,16 @@ def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
     """
     texts, owners = [], []
     for number, chunk in enumerate(chunks):
-        parts = [s.strip() for s in split_sentences(chunk.text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
-        if len(parts) < 2:
-            continue
-        for sentence in parts:
+        for sentence in chunk_sentences(chunk.text):
             texts.append(sentence)
             owners.append(number)
     return texts, owners
+
+
+def chunk_sentences(text: str) -> list[str]:
+    """The sentences of a chunk that get vectors of their own (none for a one-sentence chunk)."""
+    parts = [s.strip() for s in split_sentences(text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
+    return parts if len(parts) >= 2 else []
 
 
 def _fsync_dir(folder: Path) -> None:

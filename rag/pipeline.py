@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableLambda
 
 from rag.cite import Citation, verify_answer
 from rag.config import Settings
+from rag.context import select_excerpts
 from rag.prompts import fill, load_prompt
 from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
 from rag.textnorm import detect_language, match_key
@@ -104,8 +105,12 @@ class Pipeline:
             yield answer.text
             yield answer
             return
-        context = passages[: self.settings.llm_passages]
-        messages = self._messages(question if not history else rewritten, language, context)
+        asked = question if not history else rewritten
+        excerpts = select_excerpts(passages, searcher.excerpt_scores(asked, passages[: self.settings.llm_passages]),
+                                   self.settings.llm_context_chars, self.settings.llm_passages)
+        context = [e.passage for e in excerpts]
+        timings["context_s"] = round(time.perf_counter() - t0 - timings["retrieve_s"], 4)
+        messages = self._messages(asked, language, excerpts)
         pieces: list[str] = []
         for chunk in chat.stream(messages):
             delta = chunk.content if isinstance(chunk.content, str) else ""
@@ -126,9 +131,9 @@ class Pipeline:
                 answer = item
         return answer
 
-    def _messages(self, question: str, language: str, context: list[Passage]):
-        passages = "\n\n".join(fill("passage", n=i, article=p.article, text=p.text)
-                               for i, p in enumerate(context, start=1))
+    def _messages(self, question: str, language: str, excerpts):
+        passages = "\n\n".join(fill("passage", n=i, article=e.passage.article, text=e.text)
+                               for i, e in enumerate(excerpts, start=1))
         values = {"language": LANGUAGE_NAMES[language], "cannot_answer": CANNOT_ANSWER[language]}
         return [SystemMessage(fill("system", **values)),
                 HumanMessage(fill("answer", passages=passages, question=question, **values))]

@@ -24,7 +24,7 @@ from pydantic import ConfigDict
 from rag.config import Settings
 from rag.corpus import corpus_checksum, page_files
 from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
-from rag.index import HybridIndex, build_index, load_index
+from rag.index import HybridIndex, build_index, chunk_sentences, load_index
 from rag.crossling import romanised_name_tokens, translate
 from rag.keywords import tokenize
 
@@ -139,6 +139,26 @@ class HybridSearcher:
                 keyword_score=float(keyword[cand[j]]), rank=rank,
             ))
         return passages
+
+    def excerpt_scores(self, question: str, passages: list[Passage]) -> list[list[tuple[str, float]]]:
+        """For each passage, its sentences with their similarity to the question (stored vectors)."""
+        index = self.index
+        if not hasattr(self, "_positions"):
+            self._positions = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        with self._lock:
+            query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)[0]
+        out = []
+        for p in passages:
+            position = self._positions.get(p.chunk_id)
+            sentences = chunk_sentences(p.text)
+            ids = np.flatnonzero(index.sentence_owner == position) if position is not None else []
+            if not sentences or len(ids) != len(sentences):
+                out.append([(p.text, float(index.faiss_index.reconstruct(position) @ query)
+                             if position is not None else p.dense_score)])
+                continue
+            scores = index.sentence_index.reconstruct_batch(ids) @ query
+            out.append(list(zip(sentences, map(float, scores))))
+        return out
 
     def _sentence_scores(self, query: np.ndarray, depth: int) -> dict[int, float]:
         """Best sentence similarity per chunk, over the top sentence matches."""
