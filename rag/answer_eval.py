@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections import defaultdict
 from pathlib import Path
 
-from rag.evaluation import EvalItem, write_report
+from rag.evaluation import EvalItem, aggregate, write_report
 from rag.textnorm import detect_language, match_key
 
 ANSWER_METRICS = ("answer_accuracy", "refusal_accuracy", "false_refusal", "citation_precision",
@@ -68,11 +67,7 @@ def aggregate_answers(rows: list[dict]) -> dict:
             out[f"{key}_p95"] = round(values[int(0.95 * (len(values) - 1))], 3) if values else None
         return out
 
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        groups[f"type:{r['type']}"].append(r)
-        groups[f"lang:{r['lang']}"].append(r)
-    return {"overall": metrics(rows), **{k: metrics(v) for k, v in sorted(groups.items())}}
+    return aggregate(rows, metrics)
 
 
 def _mean(values: list) -> float | None:

@@ -105,18 +105,19 @@ def score_retrieval(item: EvalItem, passages) -> dict:
 METRICS = tuple(f"recall@{k}" for k in RECALL_KS) + ("mrr", "article_hit@5")
 
 
-def aggregate(rows: list[dict]) -> dict:
-    """Mean of each metric overall, per type and per language."""
-    def means(group: list[dict]) -> dict:
-        out = {m: round(statistics.fmean(r[m] for r in group), 4) for m in METRICS}
-        out["n"] = len(group)
-        return out
+def _means(group: list[dict]) -> dict:
+    out = {m: round(statistics.fmean(r[m] for r in group), 4) for m in METRICS}
+    out["n"] = len(group)
+    return out
 
+
+def aggregate(rows: list[dict], summarize=_means) -> dict:
+    """summarize(rows) overall, per type and per language (retrieval means by default)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[f"type:{r['type']}"].append(r)
         groups[f"lang:{r['lang']}"].append(r)
-    return {"overall": means(rows), **{k: means(v) for k, v in sorted(groups.items())}}
+    return {"overall": summarize(rows), **{k: summarize(v) for k, v in sorted(groups.items())}}
 
 
 def run_retrieval_eval(items: list[EvalItem], search, progress: bool = True) -> dict:

@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.checksums import sha256_file
 from rag.config import Settings
 from rag.errors import ModelUnavailable
 
@@ -110,19 +111,6 @@ def part_paths(preset: GgufPreset) -> list[Path]:
             f"or set RAG_LLM_MODEL to a local .gguf file."
         )
     return found
-
-
-def sha256_file(path: Path, progress: bool = False) -> str:
-    """SHA-256 of a file, read in large blocks."""
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
-                                     desc=f"hashing {path.name}", disable=not progress) as bar:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:

@@ -16,7 +16,6 @@ No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `curre
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.checksums import sha256_file as _sha256
 from rag.config import Settings
 from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
 from rag.errors import IndexMismatch, IndexNotBuilt
@@ -66,14 +66,6 @@ class HybridIndex:
         if not hasattr(self, "_syllables"):
             self._syllables = syllables_of([t for toks in self.pinyin.tokenized for t in toks])
         return self._syllables
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _faiss():

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from rag.checksums import sha256_file
 from rag.config import Settings
 from rag.errors import ModelUnavailable
 
@@ -75,11 +76,7 @@ def bundled_source() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _read_manifest(folder: Path) -> dict | None:
