@@ -111,6 +111,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
     faiss.write_index(dense, str(tmp / FAISS_FILE))
     faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
     (tmp / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
