@@ -123,12 +123,12 @@ def write_answer_report(report: dict, out_dir: Path, name: str) -> list[Path]:
             previous = json.loads(json_path.read_text(encoding="utf-8"))
         except ValueError:
             previous = None
-    json_path, md_path = write_report(report, out_dir, name)
-    written = json.loads(json_path.read_text(encoding="utf-8"))
     if previous:
-        written["previous"] = {"written_at": previous.get("written_at"), "metrics": previous.get("metrics")}
-        json_path.write_text(json.dumps(written, ensure_ascii=False, indent=2), encoding="utf-8")
-    md_path.write_text(render_answer_markdown(written, name, previous), encoding="utf-8")
+        report = {**report, "previous": {"written_at": previous.get("written_at"),
+                                         "metrics": previous.get("metrics")}}
+    json_path, md_path = write_report(report, out_dir, name,
+                                      lambda written, n: render_answer_markdown(written, n, previous))
+    written = json.loads(json_path.read_text(encoding="utf-8"))
     paths = [json_path, md_path]
     png = _chart(written, out_dir / f"{name}.png")
     return paths + ([png] if png else [])

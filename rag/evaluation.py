@@ -163,15 +163,15 @@ def _summary(values: list[float]) -> dict:
             "max": round(max(values), 4)}
 
 
-def write_report(report: dict, out_dir: Path, name: str) -> tuple[Path, Path]:
-    """Write the report as JSON and Markdown; returns both paths."""
+def write_report(report: dict, out_dir: Path, name: str, render=None) -> tuple[Path, Path]:
+    """Write the report as JSON and Markdown (render(report, name), retrieval tables by default)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {**report, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "machine": f"{platform.machine()}, {platform.python_version()}, {_cpu_count()} cores"}
     json_path = out_dir / f"{name}.json"
     md_path = out_dir / f"{name}.md"
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    md_path.write_text(render_markdown(report, name), encoding="utf-8")
+    md_path.write_text((render or render_markdown)(report, name), encoding="utf-8")
     return json_path, md_path
 
 
