@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
@@ -75,13 +75,16 @@ class Pipeline:
                 self.chat = make_chat_model(self.settings)
         return self.searcher, self.chat
 
-    def stream(self, question, history=None, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(self, question, history=None, k: int | None = None,
+               on_passages: Callable[[list[Passage], str], None] | None = None) -> Iterator[str | Answer]:
         """Yield text deltas as the model writes, then the verified `Answer`.
 
         Args:
             question: the user's question (Chinese or English).
             history: earlier turns as (question, answer) pairs, for follow-up questions.
             k: passages to retrieve (default settings.top_k).
+            on_passages: called with (passages, rewritten query) as soon as retrieval is done,
+                before the LLM starts, so a UI can show the evidence while the answer streams.
         Raises:
             BadQuestion: empty, too long, not text, k out of range.
         """
@@ -100,6 +103,8 @@ class Pipeline:
         t0 = time.perf_counter()
         passages = searcher.search(validate_question(rewritten, self.settings), k or self.settings.top_k)
         timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
+        if on_passages is not None:
+            on_passages(passages, rewritten)
         if not passages or passages[0].dense_score < self.settings.min_evidence:
             answer = self._refusal(question, rewritten, language, passages, timings, started, "weak evidence")
             yield answer.text

@@ -58,6 +58,17 @@ def test_stream_yields_deltas_then_the_answer(make):
     assert "".join(items[:-1]) == "清泉村去年交易额超两亿元[1]。"
 
 
+def test_passages_are_reported_before_the_first_token(make):
+    pipeline, _ = make("清泉村去年交易额超两亿元[1]。")
+    events = []
+    for item in pipeline.stream("清泉村去年电商交易额是多少？",
+                                on_passages=lambda passages, query: events.append((passages, query))):
+        events.append(item)
+    (passages, query), first_delta = events[0], events[1]
+    assert passages and passages[0].article == "山货触网 农户生活更红火"
+    assert query == "清泉村去年电商交易额是多少？" and isinstance(first_delta, str)
+
+
 def test_model_refusal_becomes_the_refusal_in_the_askers_language(make):
     pipeline, _ = make("The documents don't say.")
     answer = pipeline.ask("What was Qingquan village's GDP in 1990?")
