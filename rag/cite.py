@@ -7,11 +7,14 @@ passage says. Every answer sentence therefore goes through `verify_answer`:
   sentence are dropped;
 - a sentence left without a marker gets the passage that supports it best, if one does;
 - a sentence that no passage supports is kept but flagged (`supported=False`, shown with [?]);
-- a passage vouches only for sentences whose numbers it contains; numbers that appear in no
-  passage are listed as unverified, and their sentence is unsupported.
+- a passage vouches only for sentences whose numbers it states (by value: "42 million" is
+  "4200多万"); numbers that appear in no passage are listed as unverified.
 
-Support is measured by character overlap for Chinese sentences and, when an embedder is given,
-by embedding similarity as well, which is what carries an English sentence to a Chinese passage.
+Support is judged on what the sentence adds to the question: a sentence that only restates the
+question ("大观区区委书记叫……") must have its new words in the passage, and one that adds nothing
+is not an answer. Chinese sentences are measured by character-pair overlap with the passage;
+English ones, which cannot overlap with Chinese text, by embedding similarity when an embedder
+is given, plus their numbers and any Chinese names they copy.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.quantities import missing as quantities_missing
 from rag.textnorm import match_key, split_sentences
 
 MARKER = re.compile(r"\s*[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
@@ -30,6 +34,11 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LEADING_MARKERS = re.compile(r"^(?:\s*[\[【［]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】］])+")
 _EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
+# English words that carry no content of their own (a sentence of only these adds nothing).
+_FUNCTION_WORDS = frozenset("""the and are was were has have had been for from that this these those with
+which who whom what when where how its their there into than then also about after before over under
+per each all any some such not but can could would should will shall may might does did
+according passage passages""".split())
 UNSUPPORTED_MARK = "[?]"
 # A sentence counts as supported when this share of its Chinese character pairs and numbers
 # occurs in the passage, or when its embedding is this similar to one of the passage's sentences.
@@ -100,29 +109,41 @@ def _sentences(text: str) -> list[str]:
     return merged
 
 
-def _units(text: str) -> set[str]:
-    """Chinese character pairs, numbers and longer Latin words of a text."""
+def _units(text: str, latin: bool = True) -> set[str]:
+    """Chinese character pairs, numbers and (if `latin`) longer Latin content words of a text."""
     key = match_key(text)
     units = {run[i:i + 2] for run in _CJK_RUN.findall(key) for i in range(len(run) - 1)}
     units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
-    units |= {w.lower() for w in _LATIN_WORD.findall(key)}
+    if latin:
+        units |= {w.lower() for w in _LATIN_WORD.findall(text)} - _FUNCTION_WORDS
     return units
 
 
-def lexical_support(sentence: str, passage: str) -> float:
-    """Share of the sentence's character pairs, numbers and words that occur in the passage."""
-    units = _units(sentence)
+def novel_units(sentence: str, question: str = "") -> set[str]:
+    """What a sentence says beyond the question: its units that the question does not have."""
+    return _units(sentence) - _units(question)
+
+
+def lexical_support(sentence: str, passage: str, question: str = "") -> float:
+    """Share of the sentence's new character pairs, numbers and words that occur in the passage.
+
+    Args:
+        sentence: an answer sentence.
+        passage: the passage text.
+        question: units the question already has don't count (restating it proves nothing).
+    """
+    haystack = match_key(passage).replace(",", "").lower()
+    units = novel_units(sentence, question)
+    if not _LATIN_WORD.search(haystack):  # English words can't be found in Chinese text
+        units = {u for u in units if not u.isalpha() or _CJK.search(u)}
     if not units:
         return 0.0
-    haystack = match_key(passage).replace(",", "").lower()
     return sum(1 for u in units if u in haystack) / len(units)
 
 
 def numbers_missing(sentence: str, passages: list[str]) -> list[str]:
-    """Numbers of the sentence that none of the passages contains."""
-    haystack = "".join(match_key(p).replace(",", "") for p in passages)
-    numbers = [n.replace(",", "") for n in _NUMBER.findall(match_key(sentence))]
-    return [n for n in numbers if n not in haystack]
+    """Numbers of the sentence that none of the passages states (compared as quantities)."""
+    return quantities_missing(sentence, passages)
 
 
 class SupportScorer:
@@ -141,14 +162,17 @@ class SupportScorer:
                 self._vectors.append(vectors[start:start + len(group)])
                 start += len(group)
 
-    def score(self, sentence: str) -> list[tuple[float, float, str]]:
-        """Per passage: (lexical support, best embedding similarity, best-matching passage sentence)."""
-        vector = self.embedder.embed_queries([sentence])[0] if self.embedder is not None else None
+    def score(self, sentence: str, question: str = "") -> list[tuple[float, float, str]]:
+        """Per passage: (lexical support of what the sentence adds to the question, best embedding
+        similarity, best-matching passage sentence). Embeddings are used for sentences that are
+        not Chinese only: for Chinese, restating the question alone would score high."""
+        english = not _CJK.search(sentence)
+        vector = self.embedder.embed_queries([sentence])[0] if self.embedder is not None and english else None
         out = []
         for i, passage in enumerate(self.passages):
-            lexical = lexical_support(sentence, passage.text)
+            lexical = lexical_support(sentence, passage.text, question)
             group = self._sentences[i]
-            best_lex = max(range(len(group)), key=lambda j: lexical_support(sentence, group[j]))
+            best_lex = max(range(len(group)), key=lambda j: lexical_support(sentence, group[j], question))
             similarity, quote = 0.0, group[best_lex]
             if vector is not None and len(self._vectors[i]):
                 sims = self._vectors[i] @ vector
@@ -159,13 +183,16 @@ class SupportScorer:
         return out
 
 
-def verify_answer(text: str, passages, embedder=None) -> tuple[str, list[Citation], list[CheckedSentence]]:
+def verify_answer(text: str, passages, embedder=None,
+                  question: str = "") -> tuple[str, list[Citation], list[CheckedSentence]]:
     """Check an answer's citations against the passages it was written from.
 
     Args:
         text: the model's answer with [n] markers (n counts passages from 1).
         passages: the passages as numbered in the prompt.
         embedder: optional, with embed_queries/embed_passages, for cross-language support.
+        question: the question answered; a sentence must add something to it, and what it adds
+            is what has to be supported.
     Returns:
         (answer text with verified markers and [?] on unsupported sentences, citations in order of
         first use, the checked sentences).
@@ -174,8 +201,11 @@ def verify_answer(text: str, passages, embedder=None) -> tuple[str, list[Citatio
     checked: list[CheckedSentence] = []
     quotes: dict[int, tuple[float, str]] = {}
     for sentence, markers in split_answer(text):
-        scores = scorer.score(sentence)
+        scores = scorer.score(sentence, question)
         item = CheckedSentence(sentence)
+        if not novel_units(sentence, question):  # restates the question, answers nothing
+            checked.append(item)
+            continue
         # A passage can only vouch for a sentence whose numbers it contains.
         numbers_ok = [not numbers_missing(sentence, [p.text]) for p in passages]
         for n in dict.fromkeys(markers):

@@ -1,4 +1,4 @@
-"""The `rag` command: a thin layer over the library (index, search, eval, bench)."""
+"""The `rag` command: a thin layer over the library (index, search, ask, chat, eval, bench)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,19 @@ def cmd_ask(args) -> int:
     t = answer.timings
     print(f"\n(retrieval {t.get('retrieve_s', 0):.2f} s, first token {t.get('ttft_s', 0) or 0:.1f} s, "
           f"total {t.get('total_s', 0) or 0:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from rag.ui import serve
+
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            raise RagError("--auth takes user:password, e.g. --auth reader:s3cret")
+        auth = (user, password)
+    serve(_settings(args), args.host, args.port, auth)
     return 0
 
 
@@ -120,7 +133,7 @@ def _answer_eval(args, settings, items) -> int:
     report = run_answer_eval(items, pipeline.ask)
     report["set"] = str(args.set)
     report["settings"] = {"llm": f"{settings.llm_backend}:{settings.llm_model}", "top_k": settings.top_k,
-                          "llm_passages": settings.llm_passages, "min_evidence": settings.min_evidence}
+                          "llm_passages": settings.llm_passages, "min_coverage": settings.min_coverage}
     name = f"{Path(args.set).stem}-answers-{settings.llm_model.replace('/', '_')}"
     paths = write_answer_report(report, Path(args.out), name)
     overall = report["metrics"]["overall"]
@@ -198,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     _llm_options(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="open the chat window in the browser (Gradio)")
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; 0.0.0.0: the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", help="require a login, given as user:password")
+    _llm_options(p)
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="evaluate on a JSONL evaluation set")
     p.add_argument("set", help="evaluation set, e.g. eval/sets/public.jsonl")

@@ -91,6 +91,17 @@ def _short_glosses(definitions: str) -> list[str]:
     return glosses
 
 
+def english_words(text: str) -> list[str]:
+    """The English content words of a text, lower-cased (stopwords and single letters left out)."""
+    words = (w.lower().removesuffix("'s") for w in _WORD.findall(text))
+    return [w for w in words if len(w) > 1 and w not in ENGLISH_STOPWORDS]
+
+
+def gloss(word: str, glossary: dict[str, list[str]]) -> set[str]:
+    """The corpus's Chinese words for one English word (any of its stems)."""
+    return {t for form in _stems(word.lower()) for t in glossary.get(form, ())}
+
+
 def translate(question: str, glossary: dict[str, list[str]]) -> tuple[list[str], float]:
     """Chinese keyword tokens for an English question, and the share of its words translated.
 
@@ -100,14 +111,13 @@ def translate(question: str, glossary: dict[str, list[str]]) -> tuple[list[str],
     Returns:
         (tokens, coverage) — coverage is 0 for a question with no English content words.
     """
-    words = [w.lower() for w in _WORD.findall(question)]
-    content = [w for w in words if w not in ENGLISH_STOPWORDS and len(w) > 1]
+    content = english_words(question)
     if not content or not glossary:
         return [], 0.0
     tokens: list[str] = []
     translated = 0
     for word in content:
-        found = {t for form in _stems(word) for t in glossary.get(form, ())}
+        found = gloss(word, glossary)
         translated += bool(found)
         tokens.extend(sorted(found))
     for first, second in zip(content, content[1:]):  # two-word glosses: "kiwi fruit", "party member"

@@ -45,6 +45,13 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def words(text: str) -> list[str]:
+    """Jieba's words of a text (precise mode, no sub-words), lower-cased, without punctuation
+    and stopwords."""
+    return [t for t in (t.strip() for t in _jieba().cut(text.lower()))
+            if t and _TOKEN_OK.search(t) and t not in STOPWORDS]
+
+
 class BM25Index:
     """BM25 over tokenised passages; built from token lists so it can be persisted as JSON."""
 

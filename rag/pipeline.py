@@ -1,11 +1,14 @@
 """ask()/stream(): the one composition root — retrieve, gate, generate, verify citations.
 
     question ─ validate ─ (condense with history) ─ retrieve ─ evidence gate ─ LLM ─ verify_answer
-                                                                  │ weak evidence        │ refusal
+                                                                  │ no evidence          │ unsupported
                                                                   └──── refusal + nearest headlines
 
-The LLM is asked only when retrieval found evidence worth reading; its refusal phrase, or an
-answer no passage supports, becomes the refusal in the asker's language.
+Abstention is decided by code, not left to the model (a small model offered a way out takes it
+for questions it could answer): before generation, when the passages contain too few of the question's
+words or lack a number or ordinal it names ("2023年", "第十六次"); after it, when
+no sentence of the answer adds something to the question that a passage supports (numbers
+compared as quantities), or when the model declined anyway.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from langchain_core.runnables import RunnableLambda
 from rag.cite import Citation, verify_answer
 from rag.config import Settings
 from rag.context import select_excerpts
+from rag.evidence import gate
 from rag.prompts import fill, load_prompt
 from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
-from rag.textnorm import detect_language, match_key
+from rag.textnorm import detect_language
 
 LANGUAGE_NAMES = {"zh": "简体中文 (Simplified Chinese)", "en": "English"}
-CANNOT_ANSWER = {"zh": "资料中没有相关信息。", "en": "The documents don't say."}
-# Phrases with which the small models decline even when told the exact phrase to use.
+# Phrases with which the small models decline although the prompt offers no way out.
 REFUSAL_CUES = ("没有相关信息", "没有提到", "未提及", "没有提及", "无法回答", "无法确定", "没有说明", "未说明",
                 "don't say", "do not say", "does not say", "not mentioned", "cannot answer", "no information",
                 "not stated", "doesn't say", "not provided", "don't mention", "do not mention")
@@ -105,12 +108,13 @@ class Pipeline:
         timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
         if on_passages is not None:
             on_passages(passages, rewritten)
-        if not passages or passages[0].dense_score < self.settings.min_evidence:
-            answer = self._refusal(question, rewritten, language, passages, timings, started, "weak evidence")
+        asked = question if not history else rewritten
+        reason = gate(asked, passages, searcher.index, self.settings.min_coverage)
+        if reason:
+            answer = self._refusal(question, rewritten, language, passages, timings, started, reason)
             yield answer.text
             yield answer
             return
-        asked = question if not history else rewritten
         excerpts = select_excerpts(passages, searcher.excerpt_scores(asked, passages[: self.settings.llm_passages]),
                                    self.settings.llm_context_chars, self.settings.llm_passages)
         context = [e.passage for e in excerpts]
@@ -126,7 +130,7 @@ class Pipeline:
                 yield delta
         raw = "".join(pieces).strip()
         timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
-        yield self._finish(question, rewritten, language, passages, context, raw, timings, started)
+        yield self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
 
     def ask(self, question, history=None, k: int | None = None) -> Answer:
         """The verified answer (see `stream`)."""
@@ -139,9 +143,10 @@ class Pipeline:
     def _messages(self, question: str, language: str, excerpts):
         passages = "\n\n".join(fill("passage", n=i, article=e.passage.article, text=e.text)
                                for i, e in enumerate(excerpts, start=1))
-        values = {"language": LANGUAGE_NAMES[language], "cannot_answer": CANNOT_ANSWER[language]}
-        return [SystemMessage(fill("system", **values)),
-                HumanMessage(fill("answer", passages=passages, question=question, **values))]
+        # The system prompt is the same for every question, so llama.cpp keeps it cached.
+        return [SystemMessage(load_prompt("system")),
+                HumanMessage(fill("answer", passages=passages, question=question,
+                                  language=LANGUAGE_NAMES[language]))]
 
     def _condense(self, chat, question: str, history) -> str:
         turns = list(history)[-HISTORY_TURNS:]
@@ -167,11 +172,10 @@ class Pipeline:
         return Answer(question, text, [], passages, True, rewritten, language, timings, reason=reason,
                       raw_text=raw)
 
-    def _finish(self, question, rewritten, language, passages, context, raw, timings, started) -> Answer:
-        if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES) or \
-                match_key(CANNOT_ANSWER[language]) in match_key(raw):
+    def _finish(self, question, asked, rewritten, language, passages, context, raw, timings, started) -> Answer:
+        if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES):
             return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw)
-        text, citations, checked = verify_answer(raw, context, self.searcher.embedder)
+        text, citations, checked = verify_answer(raw, context, self.searcher.embedder, question=asked)
         if not any(c.supported for c in checked):
             return self._refusal(question, rewritten, language, passages, timings, started, "no support", raw)
         timings["total_s"] = round(time.perf_counter() - started, 3)

@@ -52,19 +52,40 @@ def test_missing_marker_is_attached_by_overlap_and_numbers():
 def test_unsupported_sentence_is_flagged_not_sourced():
     text, citations, checked = verify_answer("平阳县今年的GDP是1000亿元[1]。", PASSAGES)
     assert citations == [] and not checked[0].supported
-    assert text.endswith(UNSUPPORTED_MARK + "。") and checked[0].unverified_numbers == ["1000"]
+    assert text.endswith(UNSUPPORTED_MARK + "。") and checked[0].unverified_numbers == ["1000亿元"]
 
 
 def test_a_number_no_passage_holds_unsources_the_sentence():
     _, citations, checked = verify_answer("苍南建立了50个党建联盟[1]。", PASSAGES)
-    assert citations == [] and checked[0].unverified_numbers == ["50"]
+    assert citations == [] and checked[0].unverified_numbers == ["50个"]
 
 
 def test_support_measures():
     assert lexical_support("建立党建联盟48个", PASSAGES[0].text) == 1.0
     assert lexical_support("完全无关的句子内容", PASSAGES[0].text) < 0.2
-    assert numbers_missing("满意率99.5%，药柜6个，共7个", [PASSAGES[2].text]) == ["7"]
+    assert numbers_missing("满意率99.5%，药柜6个，共7个", [PASSAGES[2].text]) == ["7个"]
     assert numbers_missing("1,200 villages", ["共1200个村"]) == []
+
+
+def test_numbers_are_compared_as_quantities_with_their_unit():
+    assert numbers_missing("output of 42 million yuan and sales of 1.2 billion", ["产值4200多万元，销售额超12亿元"]) == []
+    assert numbers_missing("产值4200万元", ["产值4200多万元"]) == []
+    # The same digits with another multiplier or unit are another number.
+    assert numbers_missing("一顿午饭收老人约70元", ["投入近70万元，向70周岁以上老人开放"]) == ["70元"]
+    assert numbers_missing("When COVID-19 hit in April", ["4月，鄞州发生疫情"]) == []
+
+
+def test_a_sentence_must_say_more_than_the_question_and_that_must_be_supported():
+    question = "苍南建立了多少个党建联盟？"
+    _, citations, checked = verify_answer("苍南建立了党建联盟[1]。", PASSAGES, question=question)
+    assert citations == [] and not checked[0].supported  # only restates the question
+    _, _, checked = verify_answer("苍南建立了党建联盟，由县长王某某牵头[1]。", PASSAGES, question=question)
+    assert not checked[0].supported  # what it adds is in no passage
+    _, citations, checked = verify_answer("苍南建立了党建联盟48个[1]。", PASSAGES, question=question)
+    assert [c.n for c in citations] == [1] and checked[0].supported
+    _, citations, _ = verify_answer("The party secretary of the village is [2].", PASSAGES,
+                                    question="Who is the party secretary of the village?")
+    assert citations == []
 
 
 @pytest.mark.parametrize("answer", ["", "。", "[1]"])

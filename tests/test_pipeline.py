@@ -48,7 +48,7 @@ def test_answer_with_verified_citation(make):
     assert {"retrieve_s", "ttft_s", "total_s"} <= answer.timings.keys()
     system, user = chat.seen[0]
     assert "[1] 《" in user.content and "清泉村去年电商交易额是多少？" in user.content
-    assert "简体中文" in system.content
+    assert "简体中文" in user.content and "cannot" not in system.content.lower()  # no way out offered
 
 
 def test_stream_yields_deltas_then_the_answer(make):
@@ -71,7 +71,7 @@ def test_passages_are_reported_before_the_first_token(make):
 
 def test_model_refusal_becomes_the_refusal_in_the_askers_language(make):
     pipeline, _ = make("The documents don't say.")
-    answer = pipeline.ask("What was Qingquan village's GDP in 1990?")
+    answer = pipeline.ask("How much did Qingquan village sell online last year?")
     assert answer.abstained and answer.reason == "model declined"
     assert answer.text.startswith("Sorry, the documents don't say.") and "Closest articles:" in answer.text
     assert answer.citations == [] and answer.passages
@@ -83,11 +83,18 @@ def test_unsupported_answer_becomes_a_refusal(make):
     assert answer.abstained and answer.reason == "no support" and answer.text.startswith("抱歉")
 
 
+def test_a_number_the_question_names_but_no_passage_states_is_refused_before_generation(make):
+    pipeline, chat = make("不应被调用")
+    answer = pipeline.ask("清泉村2023年的电商交易额是多少？")
+    assert answer.abstained and answer.reason == "not in the documents: 2023年" and chat.seen == []
+    assert "山货触网 农户生活更红火" in answer.text  # the nearest headlines
+
+
 def test_weak_evidence_is_refused_without_asking_the_model(make):
     pipeline, chat = make("不应被调用")
-    pipeline.settings = dataclasses.replace(pipeline.settings, min_evidence=2.0)
-    answer = pipeline.ask("清泉村去年电商交易额是多少？")
-    assert answer.abstained and answer.reason == "weak evidence" and chat.seen == []
+    answer = pipeline.ask("巴黎今天的天气怎么样？")
+    assert answer.abstained and answer.reason.startswith("weak evidence") and chat.seen == []
+    assert "巴黎" in answer.reason
 
 
 @pytest.mark.parametrize("question", ["清泉村のキウイはいくつ売れましたか", "كم عدد القرى في تسانغنان؟"])

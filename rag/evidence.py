@@ -1,0 +1,82 @@
+"""The evidence gate: is there anything in the retrieved passages worth asking the LLM about?
+
+Similarity scores cannot tell: the multilingual embedder rates an unrelated question ("巴黎今天的
+天气怎么样？") about as close to the pages as a real one. What separates them is whether the
+passages contain the question's words: Chinese words as jieba cuts them, English words through
+the CC-CEDICT glossary, romanised names ("Ding Zhifa") through pinyin. Question words
+("哪一年", "roughly") are left out. The threshold was set from the public set (see
+`Settings.min_coverage`); numbers and ordinals the question names must be stated outright
+(`rag.quantities.missing_specifics`).
+"""
+
+from __future__ import annotations
+
+from rag.crossling import english_words, gloss, pinyin_tokens, romanised_name_tokens
+from rag.keywords import words
+from rag.quantities import missing_specifics
+from rag.textnorm import detect_language, match_key
+
+# Words that ask rather than say; they are not expected in an answer's passage.
+QUESTION_WORDS = frozenset(
+    "名字 叫 哪一年 哪年 哪天 多大 多高 多长 多远 多久 多重 大约 大概 约 一共 总共 怎么样 怎样 哪里 哪儿 "
+    "那位 这位 这一 一种 什么样 目前 当时 主要 分别 具体 "
+    "roughly approximately about around according name named called kind type much many mentioned "
+    "reports report page pages article articles".split())
+
+
+def question_terms(question: str) -> list[str]:
+    """The content words of a question (lower-cased), in order."""
+    found = english_words(question) if detect_language(question) == "en" else words(question)
+    return [w for w in found if w not in QUESTION_WORDS]
+
+
+def coverage(question: str, passages, glossary: dict | None = None,
+             syllables: set[str] | None = None) -> tuple[float, list[str]]:
+    """Share of the question's content words found in the passages, and the words not found.
+
+    Args:
+        question: Chinese or English.
+        passages: retrieved passages (their headline and text are searched).
+        glossary: English word → Chinese words (`rag.crossling.build_glossary`), for English.
+        syllables: the corpus's pinyin syllables, to read romanised names.
+    Returns:
+        (coverage in [0, 1], missing words); (1.0, []) for a question with no content words.
+    """
+    terms = question_terms(question)
+    if not terms:
+        return 1.0, []
+    haystack = match_key("".join(p.article + p.text for p in passages)).lower()
+    english = detect_language(question) == "en"
+    pinyin = set(pinyin_tokens(haystack)) if english and syllables else set()
+    found = []
+    for term in terms:
+        if term in haystack:
+            found.append(True)
+        elif english:
+            translations = gloss(term, glossary or {})
+            names = romanised_name_tokens(term.capitalize(), syllables) if syllables else []
+            found.append(any(t in haystack for t in translations) or any(n in pinyin for n in names))
+        else:
+            found.append(False)
+    return sum(found) / len(terms), [t for t, ok in zip(terms, found) if not ok]
+
+
+def gate(question: str, passages, index, min_coverage: float) -> str:
+    """Why the passages cannot answer the question, or "" when the LLM should be asked.
+
+    Args:
+        question: the (standalone) question.
+        passages: the retrieved passages, best first.
+        index: the loaded `HybridIndex` (glossary and pinyin syllables).
+        min_coverage: the least share of question words the passages must contain.
+    """
+    if not passages:
+        return "nothing retrieved"
+    absent = missing_specifics(question, [p.article + p.text for p in passages])
+    if absent:
+        return f"not in the documents: {', '.join(absent)}"
+    share, missing = coverage(question, passages, getattr(index, "glossary", None),
+                              getattr(index, "syllables", None))
+    if share < min_coverage:
+        return f"weak evidence: {share:.0%} of the question's words found (missing: {', '.join(missing)})"
+    return ""
