@@ -1,0 +1,87 @@
+"""Full articles for cited passages: the article a passage comes from, and where it sits in it.
+
+The chat shows a cited passage inside its whole article. Pages are looked up by name among the
+corpus folder's own page files only — a name the corpus does not list is refused, never opened —
+and parsed with the parser the index was built with, so a passage's character span
+(`Passage.start/end`) points into `Article.text`. Parsed pages are cached until their file changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from rag.corpus import Article, Page, page_files, parse_page, read_page
+from rag.errors import CorpusError
+
+
+class ArticleLibrary:
+    """Looks up articles by page name and article number; safe to share between threads."""
+
+    def __init__(self, corpus_dir: Path):
+        self.corpus_dir = Path(corpus_dir)
+        self._files: dict[str, Path] = {}
+        self._pages: dict[str, tuple[tuple[int, int], Page]] = {}
+        self._lock = threading.Lock()
+
+    def article(self, source: str, number: int) -> Article:
+        """The article `number` of page `source`.
+
+        Args:
+            source: the page's name relative to the corpus folder, as in `Passage.source`.
+            number: the article's number on the page (`Passage.article_no`).
+        Returns:
+            The article as the parser reads it now.
+        Raises:
+            CorpusError: the corpus has no such page or the page no such article.
+        """
+        page = self._page(source)
+        for article in page.articles:
+            if article.number == number:
+                return article
+        raise CorpusError(f"page {source} has no article number {number}; the pages may have changed "
+                          f"since the answer — ask again")
+
+    def locate(self, passage) -> tuple[Article, tuple[int, int] | None]:
+        """The passage's article and the passage's span in `article.text` (None if not found).
+
+        Raises:
+            CorpusError: as `article`.
+        """
+        article = self.article(passage.source, passage.article_no)
+        text = article.text
+        if 0 <= passage.start < passage.end <= len(text) and text[passage.start:passage.end] == passage.text:
+            return article, (passage.start, passage.end)
+        return article, find_span(text, passage.text)
+
+    def _page(self, source: str) -> Page:
+        with self._lock:
+            path = self._files.get(source)
+            if path is None:  # a page added since the last look, or a name the corpus does not have
+                self._files = {str(p.relative_to(self.corpus_dir)): p for p in page_files(self.corpus_dir)}
+                path = self._files.get(source)
+            if path is None:
+                raise CorpusError(f"{source!r} is not a page of the corpus in {self.corpus_dir}")
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                raise CorpusError(f"page {source} can no longer be read ({exc}); run `rag index`") from exc
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            cached = self._pages.get(source)
+            if cached is None or cached[0] != stamp:
+                cached = self._pages[source] = (stamp, parse_page(read_page(path), source))
+            return cached[1]
+
+
+def find_span(text: str, needle: str) -> tuple[int, int] | None:
+    """Where `needle` occurs in `text`, ignoring surrounding whitespace and a final full stop.
+
+    Returns:
+        (start, end) in `text`, or None when it does not occur.
+    """
+    for candidate in (needle, needle.strip(), needle.strip().rstrip("。.！？!?；;")):
+        if candidate:
+            at = text.find(candidate)
+            if at >= 0:
+                return at, at + len(candidate)
+    return None

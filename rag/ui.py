@@ -1,0 +1,334 @@
+"""The chat window (`rag chat`): a Gradio app that formats what `rag.pipeline` returns.
+
+The only module that imports gradio. Each browser session keeps its own conversation in a
+`gr.State`; the pipelines (index, embedder, LLM) are process-wide and shared by all sessions.
+The sources panel is filled from `Pipeline.stream`'s `on_passages` callback, before the LLM's
+first token, and narrowed to the cited passages when the checked `Answer` arrives; the streamed
+text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
+
+Concurrency: llama.cpp runs one generation at a time (a lock in `rag.generate`), so answering
+several questions at once cannot make the LLM faster. Up to `ANSWER_CONCURRENCY` questions are
+still taken together: each user's passages appear at once instead of after everyone queued ahead
+has been answered, while the lock serialises the generations. Measured with five users at once
+(README, "Chat"): same total time with a limit of 1, 4 or 8; evidence after 23 s (median) with 1,
+under a second with 8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Callable, Iterator
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
+
+import gradio as gr  # noqa: E402
+
+from rag.articles import ArticleLibrary  # noqa: E402
+from rag.chatview import SCRIPT, STYLE, Turn, answer_html, question_html, sources_html  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.errors import BadQuestion, RagError  # noqa: E402
+from rag.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
+from rag.retrieve import validate_question  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "水头镇的“和食堂”面向哪些老人开放？",
+    "清泉村去年电商交易额是多少？",
+    "苍南县建立了多少个党建联盟？",
+    "How many party-building alliances had Cangnan county set up this year?",
+    "Which hospital brought its shuttle bus to Dengta village in Deqing?",
+]
+ANSWER_CONCURRENCY = 8
+QUEUE_SIZE = 64
+MAX_PASSAGES = 10
+# System fonts only: the default themes fetch Google Fonts, which an offline machine cannot reach.
+THEME = gr.themes.Soft(
+    font=["system-ui", "-apple-system", "Segoe UI", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei",
+          "sans-serif"],
+    font_mono=["ui-monospace", "Noto Sans Mono CJK SC", "Menlo", "monospace"],
+)
+
+
+def model_choices(settings: Settings) -> list[str]:
+    """The models the settings menu offers: the configured one, and the bundled presets for llama.cpp."""
+    if settings.llm_backend != "llama.cpp":
+        return [settings.llm_model]
+    from rag.gguf import PRESETS
+
+    return list(dict.fromkeys([settings.llm_model, *PRESETS]))
+
+
+class ChatApp:
+    """What the chat does, apart from its layout; one per server, shared by every session."""
+
+    def __init__(self, settings: Settings, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
+                 concurrency: int = ANSWER_CONCURRENCY):
+        self.settings = settings
+        self.pipeline_for = pipeline_for
+        self.concurrency = concurrency
+        self.articles = ArticleLibrary(settings.corpus_dir)
+        self.models = model_choices(settings)
+
+    def settings_for(self, model: str | None = None, passages: int | float | None = None) -> Settings:
+        """The settings of one question: the chosen model and number of passages.
+
+        Raises:
+            BadQuestion: a model that is not offered, or passages outside 1..MAX_PASSAGES.
+        """
+        changes: dict = {}
+        if model and model != self.settings.llm_model:
+            if model not in self.models:
+                raise BadQuestion(f"unknown model {model!r}; choose one of: {', '.join(self.models)}")
+            changes["llm_model"] = model
+        if passages:
+            if int(passages) != passages or not 1 <= passages <= MAX_PASSAGES:
+                raise BadQuestion(f"passages must be a whole number from 1 to {MAX_PASSAGES}, not {passages!r}")
+            if int(passages) != self.settings.llm_passages:
+                changes.update(llm_passages=int(passages), top_k=max(self.settings.top_k, int(passages)))
+        return dataclasses.replace(self.settings, **changes) if changes else self.settings
+
+    # ------------------------------------------------------------------ chat events
+
+    def respond(self, question, turns, model, passages) -> Iterator[tuple]:
+        """Answer one chat message, streaming: yields (chatbot, sources, textbox, turns) updates."""
+        turns = list(turns or [])
+        try:
+            settings = self.settings_for(model, passages)
+            question = validate_question(question, settings)
+        except RagError as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        history = [(t.question, t.answer.text) for t in turns if t.answer is not None]
+        turn = Turn(question, model=settings.llm_model, follow_up=bool(history))
+        turns.append(turn)
+        yield self._messages(turns), self._sources(turns), gr.update(value="", interactive=False), turns
+        started = time.perf_counter()
+        for events in self._events(settings, question, history):
+            sources_changed = False
+            for kind, value in events:
+                if kind == "passages":
+                    turn.passages, turn.rewritten = value
+                    turn.retrieve_s = time.perf_counter() - started
+                    sources_changed = True
+                elif kind == "delta":
+                    turn.streamed += value
+                elif kind == "answer":
+                    turn.answer, turn.rewritten, sources_changed = value, value.rewritten_query, True
+                elif kind == "error":
+                    turn.error, sources_changed = value, True
+                    gr.Warning(value)
+            yield (self._messages(turns), self._sources(turns) if sources_changed else gr.skip(),
+                   gr.skip(), gr.skip())
+        # The full final state once more: the last thing an API client (`/chat`) receives.
+        yield self._messages(turns), self._sources(turns), gr.update(interactive=True), turns
+
+    def _events(self, settings: Settings, question: str, history) -> Iterator[list[tuple[str, object]]]:
+        """Run the pipeline in a worker thread; yield the events that arrived, in batches.
+
+        The callback `on_passages` runs inside the pipeline's generator, before the first token:
+        a thread and a queue let the page show the passages at that moment, not at the next token.
+        """
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def work():
+            stream = None
+            try:
+                pipeline = self.pipeline_for(settings)
+                stream = pipeline.stream(question, history=history or None,
+                                         on_passages=lambda passages, query: events.put(("passages", (passages, query))))
+                for item in stream:
+                    if stop.is_set():
+                        break
+                    events.put(("answer" if isinstance(item, Answer) else "delta", item))
+            except RagError as exc:
+                events.put(("error", str(exc)))
+            except Exception as exc:  # noqa: BLE001 — the page gets one line, the log the traceback
+                log.exception("answering %r failed", question)
+                events.put(("error", f"something went wrong ({type(exc).__name__}: {exc}); the terminal "
+                                     f"running `rag chat` shows the details"))
+            finally:
+                if stream is not None:
+                    stream.close()  # releases the LLM if the user left mid-answer
+                events.put(("end", None))
+
+        threading.Thread(target=work, name="rag-answer", daemon=True).start()
+        try:
+            while True:
+                batch = [events.get()]
+                while True:
+                    try:
+                        batch.append(events.get_nowait())
+                    except queue.Empty:
+                        break
+                ended = batch[-1][0] == "end"
+                batch = [e for e in batch if e[0] != "end"]
+                if batch:
+                    yield batch
+                if ended:
+                    return
+        finally:
+            stop.set()
+
+    @staticmethod
+    def pick_example(selected: gr.SelectData) -> str:
+        """The example question the user clicked, into the textbox."""
+        return selected.value["text"]
+
+    def clear(self) -> tuple:
+        """A new conversation: empty chat, empty sources panel, textbox ready."""
+        return [], self._sources([]), gr.update(value="", interactive=True), []
+
+    def status(self, progress=gr.Progress(track_tqdm=True)) -> str:
+        """The index line at the top of the page; builds the index (with progress) if it must."""
+        progress(0, desc="Loading the index and models…")
+        try:
+            searcher, _ = self.pipeline_for(self.settings)._ensure_loaded()
+        except RagError as exc:
+            gr.Warning(str(exc))
+            return f"⚠ {exc}"
+        manifest = searcher.index.manifest
+        counts = manifest.get("counts", {})
+        return (f"索引 Index: {counts.get('pages', '?')} pages · {counts.get('articles', '?')} articles · "
+                f"{counts.get('chunks', '?')} passages · embedder {manifest['embedder']['name']} · "
+                f"built {str(manifest.get('built_at', '?'))[:16].replace('T', ' ')} · LLM {self.settings.llm_model}")
+
+    # ------------------------------------------------------------------ API
+
+    def ask(self, question: str, history: list[list[str]] | None = None, model: str = "",
+            passages: int = 0) -> dict:
+        """Answer a question from the newspaper pages, with checked citations (the /ask endpoint).
+
+        Args:
+            question: in Chinese or English.
+            history: earlier [question, answer] pairs, for a follow-up question.
+            model: a model the settings menu offers ("qwen-1.5b", "fast"); empty for the default.
+            passages: how many passages the answer may draw on (1-10); 0 for the default.
+        Returns:
+            {"text", "abstained", "citations": [{"n", "article", "source", "paragraph", "quote",
+            "score", "supported", "chunk_id"}], "rewritten_query", "unsupported_sentences",
+            "unverified_numbers", "language", "timings", "model"}.
+        """
+        try:
+            settings = self.settings_for(model, passages)
+            pairs = [(str(q), str(a)) for q, a in history or []]
+            answer = self.pipeline_for(settings).ask(question, pairs or None)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from exc
+        except ValueError as exc:  # history not made of pairs
+            raise gr.Error(f"history must be a list of [question, answer] pairs ({exc})") from exc
+        return {"text": answer.text, "abstained": answer.abstained,
+                "citations": [dataclasses.asdict(c) for c in answer.citations],
+                "rewritten_query": answer.rewritten_query, "unsupported_sentences": answer.unsupported_sentences,
+                "unverified_numbers": answer.unverified_numbers, "language": answer.language,
+                "timings": answer.timings, "model": settings.llm_model}
+
+    # ------------------------------------------------------------------ rendering
+
+    def _messages(self, turns: list[Turn]) -> list[dict]:
+        messages = []
+        for number, turn in enumerate(turns, start=1):
+            messages.append({"role": "user", "content": question_html(turn)})
+            messages.append({"role": "assistant", "content": answer_html(turn, number)})
+        return messages
+
+    def _sources(self, turns: list[Turn]) -> str:
+        return sources_html(turns, self.articles.locate)
+
+    # ------------------------------------------------------------------ layout
+
+    def build(self) -> gr.Blocks:
+        """The page: chat and settings on the left, sources on the right (below on a phone)."""
+        with gr.Blocks(title="报纸问答 · rag") as demo:
+            turns = gr.State([])
+            gr.HTML('<div class="rag-title"><h2 style="margin:0">报纸问答 · Ask the newspaper pages</h2>'
+                    '<div style="opacity:.75;font-size:.9em">每个回答都注明出处；点击 [1] 查看原文。 '
+                    'Every answer cites its pages — click a [1] to read the article.</div></div>', js_on_load=None)
+            status = gr.Markdown("正在加载… Loading the index and models…", elem_id="rag-status-line")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=340):
+                    chatbot = gr.Chatbot(show_label=False, elem_id="rag-chat", height="62vh", min_height=320,
+                                         latex_delimiters=[], buttons=[], feedback_options=None,
+                                         placeholder="**用中文或英文提问 · Ask in Chinese or English**",
+                                         examples=[{"text": q} for q in EXAMPLES])
+                    question = gr.Textbox(show_label=False, placeholder="输入问题，按回车 · Type a question, press Enter",
+                                          max_lines=4, submit_btn="提问 Ask", elem_id="rag-question", autofocus=True)
+                    clear = gr.Button("清空对话 · Clear conversation", size="sm", variant="secondary")
+                    with gr.Accordion("设置 · Settings", open=False):
+                        model = gr.Dropdown(self.models, value=self.settings.llm_model, label="模型 · Model",
+                                            info="qwen-1.5b: better answers · fast: the 0.5B, quicker")
+                        passages = gr.Slider(1, MAX_PASSAGES, value=self.settings.llm_passages, step=1,
+                                             label="段落数 · Passages the answer reads")
+                with gr.Column(scale=2, min_width=320):
+                    sources = gr.HTML(self._sources([]), elem_id="rag-sources", js_on_load=None)
+            inputs, outputs = [question, turns, model, passages], [chatbot, sources, question, turns]
+            answer_args = dict(concurrency_id="answer", concurrency_limit=self.concurrency, show_progress="hidden")
+            asked = question.submit(self.respond, inputs, outputs, api_name="chat", api_visibility="undocumented",
+                                    **answer_args)
+            picked = chatbot.example_select(self.pick_example, None, question, api_visibility="private").then(
+                self.respond, inputs, outputs, api_visibility="private", **answer_args)
+            for trigger in (clear.click, chatbot.clear):
+                trigger(self.clear, None, outputs, cancels=[asked, picked], api_visibility="private")
+            demo.load(self.status, None, status, api_visibility="private", show_progress="full")
+            gr.api(self.ask, api_name="ask", concurrency_id="answer", concurrency_limit=self.concurrency)
+        demo.queue(max_size=QUEUE_SIZE)
+        return demo
+
+
+def build_app(settings: Settings | None = None, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
+              concurrency: int = ANSWER_CONCURRENCY) -> gr.Blocks:
+    """The chat app, not yet serving.
+
+    Args:
+        settings: configuration; `Settings.from_env()` if None.
+        pipeline_for: settings → pipeline (tests pass one with a scripted chat model).
+        concurrency: questions answered at once (the LLM itself still generates one at a time).
+    Returns:
+        The Gradio Blocks; serve it with `launch`.
+    """
+    return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency).build()
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+           **options) -> str:
+    """Serve the app with the page's theme, style and script; returns the local URL.
+
+    Raises:
+        RagError: the port is taken.
+    """
+    try:
+        _, url, _ = demo.launch(server_name=host, server_port=port, auth=auth, theme=THEME, css=STYLE,
+                                head=SCRIPT, ssr_mode=False, footer_links=["api", "settings"], quiet=True,
+                                **options)
+    except OSError as exc:
+        raise RagError(f"cannot serve on {host}:{port} ({exc}); pass another --port") from exc
+    return url
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+          out=sys.stderr) -> None:
+    """`rag chat`: build the index if needed (progress bar), load the models, serve until Ctrl+C.
+
+    Raises:
+        RagError: models or index unavailable, port taken.
+    """
+    from rag.generate import warm_up
+
+    started = time.perf_counter()
+    print("Opening the index (built now, with a progress bar, if missing or stale)…", file=out, flush=True)
+    pipeline = get_pipeline(settings)
+    _, chat = pipeline._ensure_loaded()
+    print(f"Loading the LLM {settings.llm_model!r}…", file=out, flush=True)
+    warm_up(chat)
+    demo = build_app(settings)
+    url = launch(demo, host, port, auth, prevent_thread_lock=True)
+    print(f"Ready in {time.perf_counter() - started:.0f} s. Chat open at {url}  (Ctrl+C to stop)", flush=True)
+    demo.block_thread()

@@ -1,0 +1,236 @@
+"""The chat window with a scripted chat model: rendering, escaping, streaming order, errors, API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import gradio as gr
+import pytest
+from langchain_core.messages import AIMessage
+
+from rag.articles import ArticleLibrary, find_span
+from rag.chatview import Turn, answer_html, render_markers, sources_html
+from rag.cite import Citation
+from rag.errors import BadQuestion, CorpusError, ModelUnavailable
+from rag.pipeline import Pipeline
+from rag.retrieve import Passage, open_searcher
+from rag.ui import ChatApp, build_app, launch
+
+from test_pipeline import ScriptedChat, scripted
+
+QINGQUAN = "清泉村去年电商交易额是多少？"
+QINGQUAN_HEADLINE = "山货触网 农户生活更红火"
+HOSTILE_PAGE = """# 清泉村<script>window.PWNED=1</script>快讯
+
+本报记者 测试
+
+清泉村<img src=x onerror="window.PWNED=2">去年电商交易额超两亿元，*星号* _下划线_。
+"""
+
+
+@pytest.fixture
+def searcher(settings, hash_embedder):
+    return open_searcher(settings, embedder=hash_embedder, progress=False)
+
+
+@pytest.fixture
+def app_with(settings, searcher):
+    """A ChatApp whose every pipeline answers with the given scripted replies."""
+    def build(*replies, chat=None):
+        pipeline = Pipeline(settings, searcher, chat or scripted(*replies))
+        # A question's own settings (model, passages) with the scripted model and the test index.
+        return ChatApp(settings, pipeline_for=lambda chosen: Pipeline(chosen, searcher, pipeline.chat))
+
+    return build
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: seen.append(message))
+    return seen
+
+
+def run(app: ChatApp, question: str, turns=None, model="qwen-1.5b", passages=4):
+    return list(app.respond(question, turns or [], model, passages))
+
+
+def final(updates):
+    messages, sources, _, turns = updates[-1]
+    return messages, sources, turns
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_answer_markers_link_to_cards_of_the_cited_passages(app_with):
+    messages, sources, turns = final(run(app_with("清泉村去年交易额超两亿元[1]。"), QINGQUAN))
+    answer = messages[1]["content"]
+    assert '<a class="rag-cite" href="#src-1-1"' in answer and "rag-sourced" in answer
+    assert 'id="src-1-1"' in sources and QINGQUAN_HEADLINE in sources
+    card = sources.split('id="src-1-1"')[1]
+    assert '<mark class="rag-support">' in card and "两亿元" in card.split('<mark class="rag-support">')[1]
+    assert '<details class="rag-article">' in card and '<mark class="rag-passage">' in card
+    assert turns[0].answer.citations[0].article == QINGQUAN_HEADLINE
+
+
+def test_citation_numbers_are_matched_to_passages_by_chunk_id(settings):
+    def passage(i):
+        return Passage(f"text {i}", f"Headline {i}", "p.txt", i, 1.0, f"p:{i}:1", i, "article", None, 0, 6,
+                       1.0, 0.0, i)
+
+    passages = [passage(i) for i in (1, 2, 3)]
+    # The LLM's context numbered passage 3 as [2] (a passage left out of the context shifts numbers).
+    citation = Citation(2, "Headline 3", "p.txt", 3, "text 3", 0.9, True, "p:3:1")
+    answer = type("A", (), dict(text="Claim[2].", citations=[citation], passages=passages, abstained=False,
+                                unsupported_sentences=[], unverified_numbers=[], timings={}))()
+    turn = Turn("q", answer=answer)
+    html = sources_html([turn], lambda p: (_ for _ in ()).throw(CorpusError("gone")))
+    card = html.split('id="src-1-2"')[1].split('class="rag-card rag-')[0]
+    assert "Headline 3" in card and "Full article unavailable: gone" in card
+    assert 'href="#src-1-2"' in answer_html(turn, 1)
+
+
+@pytest.mark.parametrize("text, unsupported, supported", [
+    ("清泉村交易额超两亿元[1]。全村有一千万人[?]。", "全村有一千万人", "清泉村交易额超两亿元"),
+    ("Cangnan set up 48 alliances[1]. It has 12.5 million people[?].", "It has 12.5 million people",
+     "Cangnan set up 48 alliances"),
+])
+def test_unsupported_sentences_are_marked(text, unsupported, supported):
+    html = render_markers(text, {1: "src-1-1"})
+    assert f'title="没有资料支持这句话 No passage supports this sentence">{unsupported}</span>' in html
+    assert supported in html.split('<span class="rag-unsupported"')[0]
+    assert html.count('class="rag-cite"') == 1 and "[?]" not in html
+
+
+def test_refusal_looks_different_and_shows_the_nearest_passages(app_with):
+    messages, sources, _ = final(run(app_with("The documents don't say."), "What was Qingquan's GDP in 1990?"))
+    answer = messages[1]["content"]
+    assert "rag-refusal" in answer and "Not in the pages" in answer and "rag-cite" not in answer
+    assert "rag-nearest" in sources and "No passage answers this question" in sources
+
+
+def test_hostile_document_text_is_escaped(settings, corpus_dir, hash_embedder):
+    (corpus_dir / "999_hostile.md").write_text(HOSTILE_PAGE, encoding="utf-8")
+    searcher = open_searcher(settings, embedder=hash_embedder, progress=False)
+    pipeline = Pipeline(settings, searcher, scripted("清泉村去年电商交易额超两亿元[1]。"))
+    app = ChatApp(settings, pipeline_for=lambda s: pipeline)
+    messages, sources, turns = final(run(app, "清泉村<script>x</script>快讯说电商交易额是多少？"))
+    assert any(p.source == "999_hostile.md" for p in turns[0].answer.passages)
+    page = sources + "".join(m["content"] for m in messages)
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;window.PWNED=1&lt;/script&gt;" in sources and "&lt;img src=x onerror=" in sources
+
+
+def test_article_library_refuses_pages_the_corpus_does_not_have(settings, searcher):
+    library = ArticleLibrary(settings.corpus_dir)
+    for name in ("../../etc/passwd", "/etc/passwd", "seeds/../../x.txt", "missing.txt"):
+        with pytest.raises(CorpusError, match="not a page of the corpus"):
+            library.article(name, 1)
+    passage = searcher.search(QINGQUAN, 1)[0]
+    with pytest.raises(CorpusError, match="no article number"):
+        library.article(passage.source, 999)
+    article, span = library.locate(passage)
+    assert article.headline == passage.article and article.text[span[0]:span[1]] == passage.text
+    assert find_span("甲乙丙。", "乙丙。 ") == (1, 4) and find_span("甲", "丁") is None
+
+
+# --------------------------------------------------------------------------- streaming and errors
+
+
+class GatedChat(ScriptedChat):
+    """A scripted chat model that starts writing only when `gate` is set."""
+
+    gate: threading.Event
+
+    def _stream(self, *args, **kwargs):
+        assert self.gate.wait(10)
+        yield from super()._stream(*args, **kwargs)
+
+
+def test_sources_appear_before_the_first_token_then_narrow_to_the_cited(app_with):
+    gate = threading.Event()
+    chat = GatedChat(messages=iter([AIMessage(content="清泉村去年交易额超两亿元[1]。")]), seen=[], gate=gate)
+    updates = app_with(chat=chat).respond(QINGQUAN, [], "qwen-1.5b", 4)
+    first = next(updates)
+    assert "rag-pending" in first[0][1]["content"] and first[2]["interactive"] is False
+    messages, sources, _, _ = next(updates)  # the passages, while the model has not written a word
+    assert sources.count('class="rag-card rag-retrieved"') == 5 and "the answer is being written" in sources
+    assert "reading the passages" in messages[1]["content"]
+    gate.set()
+    messages, sources, textbox, turns = list(updates)[-1]
+    assert sources.count('class="rag-card rag-cited"') == 1 and "Other retrieved passages (4)" in sources
+    assert textbox["interactive"] is True and turns[0].answer.text == "清泉村去年交易额超两亿元[1]。"
+
+
+def test_follow_up_shows_the_rewritten_query(app_with):
+    app = app_with("清泉村去年交易额超两亿元[1]。", "清泉村去年的电商交易额是多少？", "交易额超两亿元[1]。")
+    _, _, turns = final(run(app, QINGQUAN))
+    updates = run(app, "那去年呢？", turns)
+    assert "reading the conversation" in updates[0][0][3]["content"] and "Rewriting the follow-up" in updates[0][1]
+    messages, sources, turns = final(updates)
+    assert len(turns) == 2 and 'searched as: 清泉村去年的电商交易额是多少？' in messages[2]["content"]
+    assert 'href="#src-2-1"' in messages[3]["content"] and 'href="#src-1-1"' in messages[1]["content"]
+    assert "Earlier questions" in sources and 'id="src-1-1"' in sources and 'id="src-2-1"' in sources
+
+
+@pytest.mark.parametrize("question", ["", "   ", "问" * 20_000])
+def test_bad_question_is_a_warning_and_changes_nothing(app_with, warnings, question):
+    updates = run(app_with("x"), question)
+    assert len(updates) == 1 and all(isinstance(u, type(gr.skip())) for u in updates[0])
+    assert warnings and ("empty" in warnings[0] or "limit" in warnings[0])
+
+
+@pytest.mark.parametrize("error, shown", [
+    (ModelUnavailable("the LLM is missing; run `python -m rag.gguf`"), "run `python -m rag.gguf`"),
+    (RuntimeError("boom"), "something went wrong (RuntimeError: boom)"),
+])
+def test_pipeline_errors_are_warnings_not_tracebacks(settings, warnings, error, shown):
+    def broken(_settings):
+        raise error
+
+    messages, sources, turns = final(run(ChatApp(settings, pipeline_for=broken), QINGQUAN))
+    assert shown in warnings[0] and "rag-failed" in messages[1]["content"] and shown in messages[1]["content"]
+    assert "Traceback" not in messages[1]["content"] and turns[0].error
+
+
+def test_settings_take_effect_per_question(settings):
+    app = ChatApp(settings)
+    assert app.settings_for("qwen-1.5b", settings.llm_passages) is settings
+    chosen = app.settings_for("fast", 8)
+    assert chosen.llm_model == "fast" and chosen.llm_passages == 8 and chosen.top_k == 8
+    assert app.settings_for(None, 2).top_k == settings.top_k
+    for model, passages in (("/etc/passwd", 4), ("fast", 0.5), ("fast", 11)):
+        with pytest.raises(BadQuestion):
+            app.settings_for(model, passages)
+
+
+# --------------------------------------------------------------------------- the running app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
+    from gradio_client import Client
+
+    pipeline = Pipeline(settings, searcher, scripted(*["清泉村去年交易额超两亿元[1]。"] * 6))
+    demo = build_app(settings, pipeline_for=lambda s: pipeline)
+    url = launch(demo, port=free_port(), prevent_thread_lock=True)
+    try:
+        result = Client(url, verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert not result["abstained"] and result["citations"][0]["article"] == QINGQUAN_HEADLINE
+        assert result["text"] == "清泉村去年交易额超两亿元[1]。" and "ttft_s" in result["timings"]
+        first, second = Client(url, verbose=False), Client(url, verbose=False)
+        first.predict(QINGQUAN, "qwen-1.5b", 4, api_name="/chat")
+        messages, _, _ = first.predict("清泉村有多少人做电商？", "qwen-1.5b", 4, api_name="/chat")
+        alone, _, _ = second.predict(QINGQUAN, "qwen-1.5b", 4, api_name="/chat")
+        assert len(messages) == 4 and len(alone) == 2
+        with pytest.raises(Exception, match="unknown model"):
+            Client(url, verbose=False).predict(question=QINGQUAN, model="../x.gguf", api_name="/ask")
+    finally:
+        demo.close()

@@ -1,0 +1,125 @@
+"""The running chat app with the bundled models: gradio_client, a real browser, five users at once."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.corpus import load_corpus
+from rag.pipeline import get_pipeline
+from rag.ui import build_app, launch
+
+from conftest import ROOT
+from test_ui import free_port
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Questions from eval/sets/public.jsonl, each about a different article (headline = the set's "article").
+QUESTIONS = ["zh-number-022", "zh-entity-006", "zh-number-015", "zh-number-020", "zh-entity-004"]
+
+
+def seed_items() -> dict[str, dict]:
+    lines = (ROOT / "eval" / "sets" / "public.jsonl").read_text(encoding="utf-8").splitlines()
+    items = {item["id"]: item for item in map(json.loads, lines)}
+    headlines = {a.headline for a in load_corpus(ROOT / "seeds").articles}
+    for key in QUESTIONS:
+        assert items[key]["article"] in headlines, f"{key}: its article is not a headline of the seed pages"
+    return items
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    base = tmp_path_factory.mktemp("chat")
+    shutil.copytree(ROOT / "seeds", base / "seeds")
+    settings = Settings.from_env(corpus_dir=base / "seeds", index_dir=base / "vectorstore")
+    get_pipeline(settings)._ensure_loaded()  # builds the index; the LLM loads with the first question
+    demo = build_app(settings)
+    url = launch(demo, port=free_port(), prevent_thread_lock=True)
+    yield url
+    demo.close()
+
+
+CITED_HEADLINE = re.compile(r'class="rag-card rag-cited".*?<span class="rag-headline">'
+                            r'(?:<span class="rag-kicker">.*?</span> )?(.*?)</span>')
+
+
+def cited_headlines(sources_html: str) -> list[str]:
+    """Headlines of the cited cards of the latest question."""
+    return [html.unescape(h) for h in CITED_HEADLINE.findall(sources_html.split("rag-earlier-head")[0])]
+
+
+def test_gradio_client_gets_an_answer_citing_the_right_article(app_url):
+    from gradio_client import Client
+
+    item = seed_items()["zh-number-022"]
+    result = Client(app_url, verbose=False).predict(question=item["question"], api_name="/ask")
+    assert not result["abstained"], result["text"]
+    assert item["article"] in [c["article"] for c in result["citations"]], result["citations"]
+    assert all(c["supported"] and c["quote"] for c in result["citations"])
+
+
+def test_browser_streams_the_answer_and_opens_the_cited_article(app_url, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: `apt-get install -y chromium` (bash .ci/run does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+            (app_url.rstrip("/"), "data:", "blob:")) else None)
+        page.goto(app_url)
+        page.fill("#rag-question textarea", "清泉村去年电商交易额是多少？")
+        page.keyboard.press("Enter")
+        # Evidence first: the retrieved passages are listed while the answer is still being written.
+        page.wait_for_selector("#rag-sources .rag-card.rag-retrieved", timeout=60_000)
+        assert page.locator("#rag-chat .rag-answer.rag-sourced, #rag-chat .rag-answer.rag-partial").count() == 0
+        page.wait_for_selector("#rag-chat .rag-answer.rag-sourced, #rag-chat .rag-answer.rag-partial",
+                               timeout=240_000)
+        link = page.locator("#rag-chat a.rag-cite").first
+        card_id = link.get_attribute("href").lstrip("#")
+        link.click()
+        passage = page.locator(f"#{card_id} details.rag-article[open] mark.rag-passage")
+        passage.wait_for(state="visible", timeout=10_000)
+        headline = page.locator(f"#{card_id} .rag-headline").inner_text()
+        title = page.locator(f"#{card_id} .rag-article-title").inner_text()
+        highlighted = passage.inner_text()
+        article = page.locator(f"#{card_id} .rag-article-text").inner_text()
+        page.wait_for_timeout(800)  # let the smooth scroll finish before the screenshot
+        page.screenshot(path=str(tmp_path / "chat-article.png"))
+        browser.close()
+    assert headline.endswith(title) and len(highlighted) > 20 and highlighted in article
+    assert len(article) > len(highlighted)
+    assert (tmp_path / "chat-article.png").stat().st_size > 10_000
+    assert outside == [], f"the page reached outside the app: {outside}"
+
+
+def test_five_users_at_once_each_get_their_own_answer(app_url):
+    from gradio_client import Client
+
+    items = seed_items()
+
+    def converse(key: str):
+        started = time.perf_counter()
+        defaults = Settings.from_env()
+        messages, sources, _ = Client(app_url, verbose=False).predict(
+            items[key]["question"], defaults.llm_model, defaults.llm_passages, api_name="/chat")
+        return key, messages, sources, time.perf_counter() - started
+
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        results = list(pool.map(converse, QUESTIONS))
+    for key, messages, sources, seconds in results:
+        print(f"{key}: {seconds:.1f} s")
+        asked = [m for m in messages if m["role"] == "user"]
+        assert len(asked) == 1 and items[key]["question"] in str(asked[0]["content"]), key
+        assert items[key]["article"] in cited_headlines(sources), (key, str(messages[-1]["content"])[:300])
