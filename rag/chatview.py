@@ -6,7 +6,7 @@ from outside and may contain markup — and each message is one `<div>` without 
 the chatbot's Markdown renderer leaves it as it is (no emphasis from `*`, no lists from `1.`).
 
 Anchors: the card of citation n of turn t has id `src-t-n`; an answer's marker [n] is a link
-`a.rag-cite` to it. The page script (`SCRIPT`) opens the card's full article when one is clicked.
+`a.rag-cite` to it. The page script (`HEAD`) opens the card's full article when one is clicked.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ class Turn:
     @property
     def done(self) -> bool:
         return self.answer is not None or bool(self.error)
+
+
+def status_html(text: str) -> str:
+    """The one-line index status at the top of the page."""
+    return f'<div class="rag-statusline">{esc(text)}</div>'
 
 
 def esc(text) -> str:
@@ -304,10 +309,7 @@ a.rag-cite:hover { text-decoration: underline; }
 .rag-caret { opacity: .5; animation: rag-blink 1s steps(2) infinite; }
 @keyframes rag-blink { 50% { opacity: 0; } }
 @media (min-width: 900px) { #rag-sources { max-height: 82vh; overflow-y: auto; } }
-@media (max-width: 600px) {
-  .gradio-container > .main { padding-left: 10px !important; padding-right: 10px !important; }
-  .rag-title h2 { font-size: 1.2em; }
-}
+@media (max-width: 600px) { .rag-title h2 { font-size: 1.2em; } }
 .rag-text, .rag-headline, .rag-quote, .rag-article-text, .rag-question { overflow-wrap: anywhere; }
 .rag-sources-head { font-weight: 700; font-size: 1.05em; margin-bottom: .2em; }
 .rag-for { font-weight: 400; opacity: .75; }
@@ -336,12 +338,17 @@ mark.rag-passage { background: rgba(99, 102, 241, .16); color: inherit; box-shad
 @keyframes rag-flash { 0% { box-shadow: 0 0 0 3px rgba(250, 204, 21, .9); } 100% { box-shadow: 0 0 0 0 transparent; } }
 .rag-earlier-head { margin-top: 1em; font-weight: 600; opacity: .8; }
 details.rag-earlier > summary, details.rag-others > summary { cursor: pointer; font-size: .85em; margin: .3em 0; }
-#rag-status-line { font-size: .8em; opacity: .75; }
-@media (max-width: 600px) { #rag-status-line { font-size: .7em; } }
+.rag-statusline { font-size: .85em; opacity: .75; }
+@media (max-width: 600px) { .rag-statusline { font-size: .75em; } }
 """
 
-# A footnote click opens its card's full article and brings the highlighted passage into view.
-SCRIPT = """<script>
+# For the page's <head>: rules Gradio would scope below the page's own padding (its `css` is
+# prefixed with the app container), and the script: a footnote click opens its card's full article
+# and brings the highlighted passage into view.
+HEAD = """<style>
+@media (max-width: 600px) { .gradio-container > .main { padding-left: 10px !important; padding-right: 10px !important; } }
+</style>
+<script>
 (() => {
   function centre(details) {
     const body = details.querySelector('.rag-article-body');

@@ -30,7 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr  # noqa: E402
 
 from rag.articles import ArticleLibrary  # noqa: E402
-from rag.chatview import SCRIPT, STYLE, Turn, answer_html, question_html, sources_html  # noqa: E402
+from rag.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
 from rag.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
@@ -194,12 +194,13 @@ class ChatApp:
             searcher, _ = self.pipeline_for(self.settings)._ensure_loaded()
         except RagError as exc:
             gr.Warning(str(exc))
-            return f"⚠ {exc}"
+            return status_html(f"⚠ {exc}")
         manifest = searcher.index.manifest
         counts = manifest.get("counts", {})
-        return (f"索引 Index: {counts.get('pages', '?')} pages · {counts.get('articles', '?')} articles · "
-                f"{counts.get('chunks', '?')} passages · embedder {manifest['embedder']['name']} · "
-                f"built {str(manifest.get('built_at', '?'))[:16].replace('T', ' ')} · LLM {self.settings.llm_model}")
+        return status_html(
+            f"索引 Index: {counts.get('pages', '?')} pages · {counts.get('articles', '?')} articles · "
+            f"{counts.get('chunks', '?')} passages · embedder {manifest['embedder']['name']} · "
+            f"built {str(manifest.get('built_at', '?'))[:16].replace('T', ' ')} · LLM {self.settings.llm_model}")
 
     # ------------------------------------------------------------------ API
 
@@ -252,7 +253,7 @@ class ChatApp:
             gr.HTML('<div class="rag-title"><h2 style="margin:0">报纸问答 · Ask the newspaper pages</h2>'
                     '<div style="opacity:.75;font-size:.9em">每个回答都注明出处；点击 [1] 查看原文。 '
                     'Every answer cites its pages — click a [1] to read the article.</div></div>', js_on_load=None)
-            status = gr.Markdown("正在加载… Loading the index and models…", elem_id="rag-status-line")
+            status = gr.HTML(status_html("正在加载… Loading the index and models…"), js_on_load=None)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=340):
                     chatbot = gr.Chatbot(show_label=False, elem_id="rag-chat", height="62vh", min_height=320,
@@ -306,7 +307,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tup
     """
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, auth=auth, theme=THEME, css=STYLE,
-                                head=SCRIPT, ssr_mode=False, footer_links=["api", "settings"], quiet=True,
+                                head=HEAD, ssr_mode=False, footer_links=["api", "settings"], quiet=True,
                                 **options)
     except OSError as exc:
         raise RagError(f"cannot serve on {host}:{port} ({exc}); pass another --port") from exc

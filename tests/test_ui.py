@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage
 from rag.articles import ArticleLibrary, find_span
 from rag.chatview import Turn, answer_html, render_markers, sources_html
 from rag.cite import Citation
-from rag.errors import BadQuestion, CorpusError, ModelUnavailable
+from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
 from rag.pipeline import Pipeline
 from rag.retrieve import Passage, open_searcher
 from rag.ui import ChatApp, build_app, launch
@@ -234,3 +234,13 @@ def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
             Client(url, verbose=False).predict(question=QINGQUAN, model="../x.gguf", api_name="/ask")
     finally:
         demo.close()
+
+
+def test_status_line_names_the_index_or_what_to_do(app_with, settings, warnings):
+    assert "pages ·" in app_with("x").status() and "embedder hash-256" in app_with("x").status()
+
+    def missing(_settings):
+        raise IndexMismatch("the index is damaged; run `rag index`")
+
+    line = ChatApp(settings, pipeline_for=missing).status()
+    assert "⚠ the index is damaged; run `rag index`" in line and warnings == ["the index is damaged; run `rag index`"]
