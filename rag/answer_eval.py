@@ -31,10 +31,12 @@ def citation_correct(item: EvalItem, citation, passages) -> bool:
 
 def score_answer(item: EvalItem, answer) -> dict:
     """Per-item answer scores."""
+    # A refusal's language is its sentence's; the nearest headlines after it are quoted titles.
+    spoken = answer.text.splitlines()[0] if answer.abstained and answer.text else answer.text
     row = {"id": item.id, "type": item.type, "lang": item.lang, "question": item.question,
            "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
-           "ttft_s": answer.timings.get("ttft_s"), "total_s": answer.timings.get("total_s"),
-           "in_language": detect_language(answer.text) == item.lang}
+           "raw_answer": answer.raw_text, "ttft_s": answer.timings.get("ttft_s"),
+           "total_s": answer.timings.get("total_s"), "in_language": detect_language(spoken) == item.lang}
     if item.answerable:
         good = [citation_correct(item, c, answer.passages) for c in answer.citations]
         row.update(correct=(not answer.abstained) and is_correct(item, answer.text),

@@ -8,7 +8,9 @@ passage says. Every answer sentence therefore goes through `verify_answer`:
 - a sentence left without a marker gets the passage that supports it best, if one does;
 - a sentence that no passage supports is kept but flagged (`supported=False`, shown with [?]);
 - a passage vouches only for sentences whose numbers it states (by value: "42 million" is
-  "4200多万"); numbers that appear in no passage are listed as unverified.
+  "4200多万"); numbers that appear in no passage are listed as unverified;
+- an English amount whose digits are a passage's but whose multiplier is wrong ("300 million"
+  for "300万", 3 million) is corrected, and the correction recorded.
 
 Support is judged on what the sentence adds to the question: a sentence that only restates the
 question ("大观区区委书记叫……") must have its new words in the passage, and one that adds nothing
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.quantities import fix_english_amounts
 from rag.quantities import missing as quantities_missing
 from rag.textnorm import match_key, split_sentences
 
@@ -33,6 +36,11 @@ _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LEADING_MARKERS = re.compile(r"^(?:\s*[\[【［]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】］])+")
+# "根据第1和第2段，…", "According to passage [4], …": the model pointing at passages, not a claim.
+_ATTRIBUTION = re.compile(
+    r"^(?:根据|依据|据|从)[^，,：:。]{0,12}?(?:段落?|篇|资料|材料|文章|报道|内容|passages?)[^，,：:。]{0,4}[，,：:]\s*"
+    r"|^according to (?:the )?(?:passages?|documents?|articles?|pages?)\s*(?:\d{1,2}\s*(?:,|and|&)?\s*)*,?\s*",
+    re.I)
 _EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
 # English words that carry no content of their own (a sentence of only these adds nothing).
 _FUNCTION_WORDS = frozenset("""the and are was were has have had been for from that this these those with
@@ -69,6 +77,8 @@ class CheckedSentence:
     cites: list[int] = field(default_factory=list)
     supported: bool = False
     unverified_numbers: list[str] = field(default_factory=list)
+    corrected_numbers: list[tuple[str, str]] = field(default_factory=list)  # (wrong, right)
+    restates: bool = False  # adds nothing to the question
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
@@ -83,6 +93,11 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
             raw = raw[leading.end():]
         markers = _marker_numbers(raw)
         clean = MARKER.sub("", raw).strip()
+        attribution = _ATTRIBUTION.match(clean)
+        if attribution and attribution.end() < len(clean):
+            markers += [int(n) for n in re.findall(r"\d{1,2}", attribution.group(0))]
+            clean = clean[attribution.end():]
+            clean = clean[:1].upper() + clean[1:]
         if not clean or not re.search(r"\w", clean):
             if pieces and markers:
                 pieces[-1][1].extend(markers)
@@ -200,10 +215,15 @@ def verify_answer(text: str, passages, embedder=None,
     scorer = SupportScorer(passages, embedder)
     checked: list[CheckedSentence] = []
     quotes: dict[int, tuple[float, str]] = {}
+    texts = [p.text for p in passages]
     for sentence, markers in split_answer(text):
+        corrections = fix_english_amounts(sentence, texts) if not _CJK.search(sentence) else []
+        for wrong, right in corrections:
+            sentence = sentence.replace(wrong, right, 1)
         scores = scorer.score(sentence, question)
-        item = CheckedSentence(sentence)
+        item = CheckedSentence(sentence, corrected_numbers=corrections)
         if not novel_units(sentence, question):  # restates the question, answers nothing
+            item.restates = True
             checked.append(item)
             continue
         # A passage can only vouch for a sentence whose numbers it contains.

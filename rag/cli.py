@@ -38,6 +38,9 @@ def cmd_ask(args) -> int:
     print()
     if answer.abstained or answer.text != answer.raw_text.strip():
         print(f"\n{'Answer' if not answer.abstained else 'Refused'} (checked): {answer.text}")
+    if answer.corrected_numbers:
+        fixes = ", ".join(f"{wrong} → {right}" for wrong, right in answer.corrected_numbers)
+        print(f"note: amounts corrected to what the passages state: {fixes}")
     if answer.unverified_numbers:
         print(f"warning: numbers found in no passage: {', '.join(answer.unverified_numbers)}")
     if answer.citations:
@@ -150,6 +153,11 @@ def cmd_bench(args) -> int:
     from rag.retrieve import open_searcher, validate_question
 
     settings = _settings(args)
+    if args.decode:
+        from rag.bench import decode_speed
+
+        return _write_bench(decode_speed(settings, repeats=args.repeat), Path(args.out),
+                            f"decode-{settings.llm_model.replace('/', '_')}.json")
     embedder = load_embedder(settings)
     embedder.embed_queries(["warm-up"])
     started = time.perf_counter()
@@ -175,9 +183,12 @@ def cmd_bench(args) -> int:
         "method": "rag.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
                   f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
     }
-    out = Path(args.out)
+    return _write_bench(result, Path(args.out), "retrieval.json")
+
+
+def _write_bench(result: dict, out: Path, name: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 
@@ -227,9 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="benchmark index build and retrieval latency")
+    p = sub.add_parser("bench", help="benchmark index build and retrieval latency (--decode: LLM decode speed)")
     p.add_argument("--set", default=str(PROJECT_ROOT / "eval" / "sets" / "public.jsonl"))
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--decode", action="store_true",
+                   help="instead: decode tokens/s of the llama.cpp adapter vs raw llama-cpp-python")
+    _llm_options(p)
     p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "bench"))
     p.set_defaults(func=cmd_bench)
     return parser

@@ -42,8 +42,8 @@ class Settings:
     llm_temperature: float = 0.0
     llm_seed: int = 0
     # Passages shown to the LLM (of the top_k retrieved) and their characters in the prompt.
-    llm_passages: int = 4
-    llm_context_chars: int = 450
+    llm_passages: int = 3
+    llm_context_chars: int = 360
     # The least share of a question's words the retrieved passages must contain for the LLM to
     # be asked (rag/evidence.py). On eval/sets/public.jsonl the answerable questions' lowest
     # share is 0.29; four of eight off-topic questions are below 0.25, where the gate sits.

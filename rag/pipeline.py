@@ -8,11 +8,13 @@ Abstention is decided by code, not left to the model (a small model offered a wa
 for questions it could answer): before generation, when the passages contain too few of the question's
 words or lack a number or ordinal it names ("2023年", "第十六次"); after it, when
 no sentence of the answer adds something to the question that a passage supports (numbers
-compared as quantities), or when the model declined anyway.
+compared as quantities), when a question asking for a number gets none, or when the model
+declined anyway.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,10 +28,11 @@ from rag.config import Settings
 from rag.context import select_excerpts
 from rag.evidence import gate
 from rag.prompts import fill, load_prompt
+from rag.quantities import asks_for_quantity, has_quantity
 from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
-from rag.textnorm import detect_language
+from rag.textnorm import detect_language, match_key
 
-LANGUAGE_NAMES = {"zh": "简体中文 (Simplified Chinese)", "en": "English"}
+LANGUAGES = ("zh", "en")  # the languages answers are written in (prompts/instruction_*.md)
 # Phrases with which the small models decline although the prompt offers no way out.
 REFUSAL_CUES = ("没有相关信息", "没有提到", "未提及", "没有提及", "无法回答", "无法确定", "没有说明", "未说明",
                 "don't say", "do not say", "does not say", "not mentioned", "cannot answer", "no information",
@@ -51,6 +54,7 @@ class Answer:
     timings: dict = field(default_factory=dict)
     unsupported_sentences: list[str] = field(default_factory=list)
     unverified_numbers: list[str] = field(default_factory=list)
+    corrected_numbers: list[tuple[str, str]] = field(default_factory=list)  # (model's, passage's)
     reason: str = ""
     raw_text: str = ""
 
@@ -97,7 +101,7 @@ class Pipeline:
         started = time.perf_counter()
         rewritten = self._condense(chat, question, history) if history else question
         timings = {"condense_s": round(time.perf_counter() - started, 3)}
-        if language not in LANGUAGE_NAMES:
+        if language not in LANGUAGES:
             answer = Answer(question, load_prompt("unsupported_language"), [], [], True, rewritten, language,
                             timings, reason="language")
             yield answer.text
@@ -121,16 +125,34 @@ class Pipeline:
         timings["context_s"] = round(time.perf_counter() - t0 - timings["retrieve_s"], 4)
         messages = self._messages(asked, language, excerpts)
         pieces: list[str] = []
+        for delta in self._generate(chat, messages):
+            if not pieces:
+                timings["ttft_s"] = round(time.perf_counter() - started, 3)
+            pieces.append(delta)
+            yield delta
+        raw = "".join(pieces).strip()
+        answer = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
+        if answer.reason == "restates the question":
+            # The model wrote around the answer ("… is [1]."), typically a Chinese name it could not
+            # put into English: ask once more, for the words as the passage writes them. The prompt
+            # prefix is cached, so this costs little more than the new words.
+            retry = messages[:-1] + [HumanMessage(messages[-1].content + "\n" + load_prompt("retry_restated"))]
+            yield "\n"
+            pieces = []
+            for delta in self._generate(chat, retry):
+                pieces.append(delta)
+                yield delta
+            answer = self._finish(question, asked, rewritten, language, passages, context, "".join(pieces).strip(),
+                                  timings, started)
+        timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
+        yield answer
+
+    @staticmethod
+    def _generate(chat, messages) -> Iterator[str]:
         for chunk in chat.stream(messages):
             delta = chunk.content if isinstance(chunk.content, str) else ""
             if delta:
-                if not pieces:
-                    timings["ttft_s"] = round(time.perf_counter() - started, 3)
-                pieces.append(delta)
                 yield delta
-        raw = "".join(pieces).strip()
-        timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
-        yield self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
 
     def ask(self, question, history=None, k: int | None = None) -> Answer:
         """The verified answer (see `stream`)."""
@@ -146,7 +168,7 @@ class Pipeline:
         # The system prompt is the same for every question, so llama.cpp keeps it cached.
         return [SystemMessage(load_prompt("system")),
                 HumanMessage(fill("answer", passages=passages, question=question,
-                                  language=LANGUAGE_NAMES[language]))]
+                                  instruction=load_prompt(f"instruction_{language}")))]
 
     def _condense(self, chat, question: str, history) -> str:
         turns = list(history)[-HISTORY_TURNS:]
@@ -155,11 +177,15 @@ class Pipeline:
             lines.append(f"Q: {asked}")
             lines.append(f"A: {str(answered)[:300]}")
         prompt = fill("condense", history="\n".join(lines), question=question)
-        rewritten = chat.invoke([HumanMessage(prompt)]).content.strip().splitlines()
-        rewritten = rewritten[0].strip() if rewritten else ""
+        lines = chat.invoke([HumanMessage(prompt)], max_tokens=80).content.strip().splitlines()
+        rewritten = lines[0].strip().removeprefix("Rewritten question:").strip() if lines else ""
         # A rewrite that lost the question (empty, or far longer than history warrants) is not used.
         if not rewritten or len(rewritten) > 4 * len(question) + 200:
-            return question
+            rewritten = question
+        # The small model sometimes hands a dependent question back unchanged ("那里投入了多少资金？");
+        # then the last question goes with it, so that search still knows what "那里" is.
+        if match_key(rewritten) == match_key(question) and _depends_on_context(question):
+            rewritten = f"{turns[-1][0]} {question}"
         return rewritten
 
     def _refusal(self, question, rewritten, language, passages, timings, started, reason, raw="") -> Answer:
@@ -176,12 +202,17 @@ class Pipeline:
         if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES):
             return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw)
         text, citations, checked = verify_answer(raw, context, self.searcher.embedder, question=asked)
-        if not any(c.supported for c in checked):
-            return self._refusal(question, rewritten, language, passages, timings, started, "no support", raw)
+        supported = [c.text for c in checked if c.supported]
+        if not supported:
+            reason = "restates the question" if checked and all(c.restates for c in checked) else "no support"
+            return self._refusal(question, rewritten, language, passages, timings, started, reason, raw)
+        if asks_for_quantity(asked) and not any(has_quantity(s) for s in supported):
+            return self._refusal(question, rewritten, language, passages, timings, started, "no figure", raw)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         return Answer(question, text, citations, passages, False, rewritten, language, timings,
                       unsupported_sentences=[c.text for c in checked if not c.supported],
-                      unverified_numbers=[n for c in checked for n in c.unverified_numbers], raw_text=raw)
+                      unverified_numbers=[n for c in checked for n in c.unverified_numbers],
+                      corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw)
 
     def as_runnable(self) -> RunnableLambda:
         """The whole chain as a LangChain Runnable: {"question", "history"?} or a string → Answer."""
@@ -191,6 +222,16 @@ class Pipeline:
             return self.ask(value["question"], value.get("history"), value.get("k"))
 
         return RunnableLambda(run, name="rag")
+
+
+# Words that point back into the conversation, and the length under which a question usually does.
+_ANAPHORA = re.compile(r"那|这|他|她|它|其|该|呢|\b(?:it|its|they|them|their|there|that|this|he|she|his|her)\b", re.I)
+_SHORT_QUESTION = 12
+
+
+def _depends_on_context(question: str) -> bool:
+    """Whether a question probably needs the conversation to be understood."""
+    return bool(_ANAPHORA.search(question)) or len(question) <= _SHORT_QUESTION
 
 
 _PIPELINES: dict[Settings, Pipeline] = {}

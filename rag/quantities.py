@@ -21,13 +21,17 @@ _QUANTITY = re.compile(
     r"(?<![A-Za-z\d.\-])(\d+(?:\.\d+)?)"
     r"\s*(?:多|余)?\s*(万亿|亿|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
     r"(%|[\u4e00-\u9fff])?", re.I)
+# Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
+# (次 "times" is not one: "每周2次" is not "2个".)
+CLASSIFIERS = frozenset("个名位家户人口项件场座条支所处批种类间台辆只头")
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届期条批]")
 
 
 @dataclass(frozen=True)
 class Quantity:
-    """A number found in text: its value, the unit character after it (Chinese) and the text."""
+    """A number found in text: its value, the unit character after it ("" for none or a measure
+    word) and the text."""
 
     value: float
     unit: str
@@ -40,7 +44,7 @@ def quantities(text: str) -> list[Quantity]:
     for m in _QUANTITY.finditer(_THOUSANDS.sub("", normalize_chars(text))):
         digits, multiplier, unit = m.group(1), m.group(2), m.group(3) or ""
         value = float(digits) * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
-        out.append(Quantity(value, unit if unit != "%" else "%", m.group(0).strip()))
+        out.append(Quantity(value, "" if unit in CLASSIFIERS else unit, m.group(0).strip()))
     return out
 
 
@@ -80,3 +84,56 @@ def missing_specifics(question: str, sources: list[str]) -> list[str]:
     joined = match_key("".join(sources))
     absent = missing(question, sources, strict_unit=False)
     return absent + [o for o in _ORDINAL.findall(match_key(question)) if o not in joined]
+
+
+_ASKS_QUANTITY = re.compile(
+    r"多少|(?<!哪)几[个名位次项家户人年亩天月场所座批条届万千百十]?|比例|百分之|哪一?年|"
+    r"\bhow (?:many|much|large|big|long|high|old)\b|\bwhat (?:percentage|proportion|share|level)\b|"
+    r"\b(?:which|what) year\b", re.I)
+_NUMBER_WORDS = re.compile(
+    r"\d|[一二三四五六七八九十百千万亿两半]|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b", re.I)
+
+
+def asks_for_quantity(question: str) -> bool:
+    """Whether the question asks for a number ("多少", "几次", "how many", "which year")."""
+    return bool(_ASKS_QUANTITY.search(question))
+
+
+def has_quantity(text: str) -> bool:
+    """Whether the text gives a number, in digits, Chinese numerals or English number words."""
+    return bool(_NUMBER_WORDS.search(text))
+
+
+_ENGLISH_AMOUNT = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(trillion|billion|million|thousand)\b", re.I)
+
+
+def english_amount(value: float) -> str:
+    """A value as English writes it: 42000000 → "42 million", 445700 → "445,700"."""
+    for word, size in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6)):
+        if value >= size:
+            return f"{value / size:.4g} {word}"
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def fix_english_amounts(sentence: str, sources: list[str]) -> list[tuple[str, str]]:
+    """Amounts an English sentence got wrong by misreading 万/亿, with their correction.
+
+    "300 million yuan" for a passage's "300万元" (3 million) is the typical slip: the digits are
+    the passage's, the multiplier is not. Only an amount whose digits match exactly one passage
+    amount of another value is corrected.
+
+    Returns:
+        (wrong text, corrected text) pairs, in order.
+    """
+    found = [q for source in sources for q in quantities(source)]
+    fixes = []
+    for m in _ENGLISH_AMOUNT.finditer(sentence):
+        digits = m.group(1).replace(",", "")
+        value = float(digits) * MULTIPLIERS[m.group(2).lower()]
+        if any(_same(value, q.value) for q in found):
+            continue
+        same_digits = {q.value for q in found if re.match(re.escape(digits) + r"(?!\d)", q.text)}
+        if len(same_digits) == 1:
+            fixes.append((m.group(0), english_amount(same_digits.pop())))
+    return fixes

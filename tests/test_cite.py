@@ -32,6 +32,14 @@ def test_split_answer_keeps_markers_with_their_sentence():
         ("It set up 48 alliances.", [1]), ("It covers 325.", [1, 2])]
 
 
+def test_pointing_at_passages_is_a_citation_not_a_claim():
+    assert split_answer("根据第1和第2段，苍南建立了48个党建联盟。") == [("苍南建立了48个党建联盟。", [1, 2])]
+    assert split_answer("According to passage [3], it set up 48 alliances.") == [("It set up 48 alliances.", [3])]
+    assert split_answer("根据第[2]和[3]两篇报道，交易额超两亿元。") == [("交易额超两亿元。", [2, 3])]
+    _, citations, checked = verify_answer("根据第1个资料，苍南建立了48个党建联盟。", PASSAGES)
+    assert [c.n for c in citations] == [1] and checked[0].unverified_numbers == []
+
+
 def test_correct_marker_is_kept():
     text, citations, checked = verify_answer("苍南建立了48个党建联盟[1]。", PASSAGES)
     assert text == "苍南建立了48个党建联盟[1]。"
@@ -73,6 +81,14 @@ def test_numbers_are_compared_as_quantities_with_their_unit():
     # The same digits with another multiplier or unit are another number.
     assert numbers_missing("一顿午饭收老人约70元", ["投入近70万元，向70周岁以上老人开放"]) == ["70元"]
     assert numbers_missing("When COVID-19 hit in April", ["4月，鄞州发生疫情"]) == []
+    assert numbers_missing("评出了7个最佳村社", ["最终评出最佳村社7名"]) == []  # measure words vary
+
+
+def test_an_english_amount_with_a_misread_multiplier_is_corrected():
+    passages = [P("2014年，清泉村投资300万元建起五层大楼。", chunk_id="q")]
+    text, citations, checked = verify_answer("Qingquan invested 300 million yuan in 2014 [1].", passages)
+    assert text == "Qingquan invested 3 million yuan in 2014[1]."
+    assert checked[0].corrected_numbers == [("300 million", "3 million")] and citations
 
 
 def test_a_sentence_must_say_more_than_the_question_and_that_must_be_supported():

@@ -90,6 +90,19 @@ def test_a_number_the_question_names_but_no_passage_states_is_refused_before_gen
     assert "山货触网 农户生活更红火" in answer.text  # the nearest headlines
 
 
+def test_a_question_for_a_number_answered_without_one_is_refused(make):
+    pipeline, _ = make("清泉村的电商大楼里，工作人员正忙着打包发货[1]。")
+    answer = pipeline.ask("清泉村去年电商交易额是多少？")
+    assert answer.abstained and answer.reason == "no figure"
+
+
+def test_an_answer_that_only_restates_the_question_is_asked_again(make):
+    pipeline, chat = make("清泉村去年电商交易额是[1]。", "清泉村去年交易额超两亿元[1]。")
+    answer = pipeline.ask("清泉村去年电商交易额是多少？")
+    assert len(chat.seen) == 2 and "did not give the answer" in chat.seen[1][-1].content
+    assert not answer.abstained and "两亿元" in answer.text, answer
+
+
 def test_weak_evidence_is_refused_without_asking_the_model(make):
     pipeline, chat = make("不应被调用")
     answer = pipeline.ask("巴黎今天的天气怎么样？")
@@ -111,6 +124,13 @@ def test_follow_up_is_rewritten_with_history(make):
     assert answer.rewritten_query == "平阳县水头镇和食堂投入了多少钱？"
     assert "Q: 苍南县建立了多少个党建联盟？" in chat.seen[0][0].content
     assert not answer.abstained and "70万元" in answer.text
+
+
+def test_a_follow_up_the_model_leaves_unchanged_takes_the_last_question_along(make):
+    pipeline, _ = make("那里投入了多少资金？", "水头镇投入近70万元建设和食堂[1]。")
+    answer = pipeline.ask("那里投入了多少资金？", history=[("水头镇的“和食堂”面向哪些老人开放？", "70周岁以上老人[1]。")])
+    assert answer.rewritten_query == "水头镇的“和食堂”面向哪些老人开放？ 那里投入了多少资金？"
+    assert answer.citations and answer.citations[0].article == "强化党建“驱动力”，打开群众幸福门"
 
 
 @pytest.mark.parametrize("question", ["", "   ", "问" * 20_000])
