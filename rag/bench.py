@@ -8,10 +8,7 @@ import time
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.config import Settings
-
-DECODE_PROMPT = ("把下面这段话翻译成英文，逐句翻译，不要省略：清泉村是江山市最大的下山脱贫移民安置新村。"
-                 "2008年，这个刚建成的移民村汇聚了1000多户4211人，涉及山区13个乡镇78个行政村。"
-                 "如今，全村有2000多人从事电商，去年交易额超两亿元。")
+from rag.prompts import load_prompt
 
 
 def _raw_decode(llama, messages: list[dict], max_tokens: int) -> tuple[int, float]:
@@ -46,9 +43,9 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
     if not isinstance(chat, LlamaCppChat):
         raise ValueError("decode_speed compares against llama-cpp-python: use the llama.cpp backend")
     llama = chat.runtime().llama
-    system = "You are a careful translator."
-    raw_messages = [{"role": "system", "content": system}, {"role": "user", "content": DECODE_PROMPT}]
-    messages = [SystemMessage(system), HumanMessage(DECODE_PROMPT)]
+    system, user = load_prompt("system"), load_prompt("bench_decode")
+    raw_messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    messages = [SystemMessage(system), HumanMessage(user)]
     _raw_decode(llama, raw_messages, 8)  # load and cache the prompt
     raw, adapter = [], []
     for _ in range(repeats):
@@ -57,6 +54,6 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
     raw_speed = statistics.median(s for _, s in raw)
     adapter_speed = statistics.median(s for _, s in adapter)
     return {"model": settings.llm_model, "threads": chat.n_threads, "max_tokens": max_tokens,
-            "repeats": repeats, "tokens": [n for n, _ in adapter],
+            "repeats": repeats, "raw_tokens": [n for n, _ in raw], "adapter_tokens": [n for n, _ in adapter],
             "raw_tokens_per_s": round(raw_speed, 2), "adapter_tokens_per_s": round(adapter_speed, 2),
             "adapter_vs_raw": round(adapter_speed / raw_speed, 4) if raw_speed else None}

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 
 from rag.cite import Citation, verify_answer
@@ -33,6 +33,7 @@ from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_questi
 from rag.textnorm import detect_language, match_key
 
 LANGUAGES = ("zh", "en")  # the languages answers are written in (prompts/instruction_*.md)
+LANGUAGE_NAMES = {"zh": "Simplified Chinese", "en": "English"}
 # Phrases with which the small models decline although the prompt offers no way out.
 REFUSAL_CUES = ("没有相关信息", "没有提到", "未提及", "没有提及", "无法回答", "无法确定", "没有说明", "未说明",
                 "don't say", "do not say", "does not say", "not mentioned", "cannot answer", "no information",
@@ -132,20 +133,32 @@ class Pipeline:
             yield delta
         raw = "".join(pieces).strip()
         answer = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
-        if answer.reason == "restates the question":
-            # The model wrote around the answer ("… is [1]."), typically a Chinese name it could not
-            # put into English: ask once more, for the words as the passage writes them. The prompt
+        retry = self._retry_prompt(answer, language)
+        if retry:
+            # One correction turn: the model sees its answer and what was wrong with it. The prompt
             # prefix is cached, so this costs little more than the new words.
-            retry = messages[:-1] + [HumanMessage(messages[-1].content + "\n" + load_prompt("retry_restated"))]
             yield "\n"
             pieces = []
-            for delta in self._generate(chat, retry):
+            for delta in self._generate(chat, messages + [AIMessage(raw), HumanMessage(retry)]):
                 pieces.append(delta)
                 yield delta
-            answer = self._finish(question, asked, rewritten, language, passages, context, "".join(pieces).strip(),
-                                  timings, started)
+            again = self._finish(question, asked, rewritten, language, passages, context,
+                                 "".join(pieces).strip(), timings, started)
+            if not again.abstained or answer.abstained:
+                answer = again
         timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
         yield answer
+
+    @staticmethod
+    def _retry_prompt(answer: Answer, language: str) -> str:
+        """What to ask the model once more, or "": when its answer only restated the question
+        ("… is [1].", typically a Chinese name it could not put into English), or was written in
+        another language than the question's."""
+        if answer.reason == "restates the question":
+            return load_prompt("retry_restated")
+        if not answer.abstained and detect_language(answer.text) != language:
+            return fill("retry_language", language=LANGUAGE_NAMES[language])
+        return ""
 
     @staticmethod
     def _generate(chat, messages) -> Iterator[str]:

@@ -406,6 +406,16 @@ def test_llama_cpp_answers_from_passage_greedily(preset):
 
 
 @pytest.mark.slow
+def test_decode_benchmark_sees_the_same_tokens_through_the_adapter_as_raw():
+    pytest.importorskip("llama_cpp")
+    from rag.bench import decode_speed
+
+    result = decode_speed(Settings(llm_model="fast"), repeats=1, max_tokens=24)
+    assert result["raw_tokens"] == result["adapter_tokens"] == [24]  # greedy: the same generation
+    assert result["raw_tokens_per_s"] > 0 and result["adapter_tokens_per_s"] > 0
+
+
+@pytest.mark.slow
 def test_transformers_backend_reads_the_fast_gguf():
     pytest.importorskip("langchain_huggingface")
     pytest.importorskip("gguf")

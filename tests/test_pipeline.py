@@ -99,8 +99,16 @@ def test_a_question_for_a_number_answered_without_one_is_refused(make):
 def test_an_answer_that_only_restates_the_question_is_asked_again(make):
     pipeline, chat = make("清泉村去年电商交易额是[1]。", "清泉村去年交易额超两亿元[1]。")
     answer = pipeline.ask("清泉村去年电商交易额是多少？")
-    assert len(chat.seen) == 2 and "did not give the answer" in chat.seen[1][-1].content
+    assert len(chat.seen) == 2 and "did not give the answer itself" in chat.seen[1][-1].content
+    assert chat.seen[1][-2].content == "清泉村去年电商交易额是[1]。"  # it sees its own answer
     assert not answer.abstained and "两亿元" in answer.text, answer
+
+
+def test_an_answer_in_the_wrong_language_is_asked_again(make):
+    pipeline, chat = make("清泉村去年交易额超两亿元[1]。", "Qingquan's online sales exceeded 两亿元 last year [1].")
+    answer = pipeline.ask("How much were Qingquan village's online sales last year?")
+    assert len(chat.seen) == 2 and "not written in English" in chat.seen[1][-1].content
+    assert not answer.abstained and answer.text.startswith("Qingquan") and answer.citations
 
 
 def test_weak_evidence_is_refused_without_asking_the_model(make):
