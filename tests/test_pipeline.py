@@ -10,7 +10,6 @@ from langchain_core.messages import AIMessage
 
 from rag.errors import BadQuestion
 from rag.pipeline import Answer, Pipeline
-from rag.retrieve import open_searcher
 
 
 class ScriptedChat(GenericFakeChatModel):
@@ -28,12 +27,10 @@ def scripted(*replies):
 
 
 @pytest.fixture
-def make(settings, hash_embedder):
-    searcher = open_searcher(settings, embedder=hash_embedder, progress=False)
-
+def make(seed_settings, seed_searcher):
     def build(*replies, **overrides):
         chat = scripted(*replies)
-        return Pipeline(dataclasses.replace(settings, **overrides), searcher, chat), chat
+        return Pipeline(dataclasses.replace(seed_settings, **overrides), seed_searcher, chat), chat
 
     return build
 

@@ -35,8 +35,10 @@ def searcher(settings, hash_embedder):
 
 
 @pytest.fixture
-def app_with(settings, searcher):
+def app_with(seed_settings, seed_searcher):
     """A ChatApp whose every pipeline answers with the given scripted replies."""
+    settings, searcher = seed_settings, seed_searcher
+
     def build(*replies, chat=None):
         pipeline = Pipeline(settings, searcher, chat or scripted(*replies))
         # A question's own settings (model, passages) with the scripted model and the test index.
