@@ -30,8 +30,8 @@ def question_terms(question: str) -> list[str]:
     return [w for w in found if w not in QUESTION_WORDS]
 
 
-def coverage(question: str, passages, glossary: dict | None = None,
-             syllables: set[str] | None = None) -> tuple[float, list[str]]:
+def coverage(question: str, passages, glossary: dict | None = None, syllables: set[str] | None = None,
+             pinyin: set[str] | None = None) -> tuple[float, list[str]]:
     """Share of the question's content words found in the passages, and the words not found.
 
     Args:
@@ -39,6 +39,8 @@ def coverage(question: str, passages, glossary: dict | None = None,
         passages: retrieved passages (their headline and text are searched).
         glossary: English word → Chinese words (`rag.crossling.build_glossary`), for English.
         syllables: the corpus's pinyin syllables, to read romanised names.
+        pinyin: the passages' pinyin tokens if already known (the index stores them); computed
+            from the passages' text otherwise.
     Returns:
         (coverage in [0, 1], missing words); (1.0, []) for a question with no content words.
     """
@@ -47,7 +49,9 @@ def coverage(question: str, passages, glossary: dict | None = None,
         return 1.0, []
     haystack = match_key("".join(p.article + p.text for p in passages)).lower()
     english = detect_language(question) == "en"
-    pinyin = set(pinyin_tokens(haystack)) if english and syllables else set()
+    if english and syllables and pinyin is None:
+        pinyin = set(pinyin_tokens(haystack))
+    pinyin = pinyin or set()
     found = []
     for term in terms:
         if term in haystack:
@@ -75,8 +79,9 @@ def gate(question: str, passages, index, min_coverage: float) -> str:
     absent = missing_specifics(question, [p.article + p.text for p in passages])
     if absent:
         return f"not in the documents: {', '.join(absent)}"
-    share, missing = coverage(question, passages, getattr(index, "glossary", None),
-                              getattr(index, "syllables", None))
+    stored = {t for p in passages for t in index.chunk_pinyin(p.chunk_id)} if index.pinyin is not None else None
+    share, missing = coverage(question, passages, index.glossary, index.syllables if index.pinyin else None,
+                              stored)
     if share < min_coverage:
         return f"weak evidence: {share:.0%} of the question's words found (missing: {', '.join(missing)})"
     return ""

@@ -67,6 +67,17 @@ class HybridIndex:
             self._syllables = syllables_of([t for toks in self.pinyin.tokenized for t in toks])
         return self._syllables
 
+    def position(self, chunk_id: str) -> int | None:
+        """Where a chunk sits in `chunks` (and in the FAISS and BM25 rows), or None."""
+        if not hasattr(self, "_positions"):
+            self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        return self._positions.get(chunk_id)
+
+    def chunk_pinyin(self, chunk_id: str) -> list[str]:
+        """The pinyin tokens stored for a chunk at build time ([] if unknown or none kept)."""
+        i = self.position(chunk_id)
+        return list(self.pinyin.tokenized[i]) if i is not None and self.pinyin is not None else []
+
 
 def _faiss():
     import faiss

@@ -73,12 +73,6 @@ def missing(text: str, sources: list[str], strict_unit: bool | None = None) -> l
     return [q.text for q in quantities(text) if not supported(q, found, strict_unit)]
 
 
-def specifics(question: str) -> list[str]:
-    """Details of a question that the documents must state for it to be answerable: its numbers
-    ("2023年", "4月") and ordinals ("第十六次")."""
-    return [q.text for q in quantities(question)] + _ORDINAL.findall(match_key(question))
-
-
 def missing_specifics(question: str, sources: list[str]) -> list[str]:
     """The question's numbers (by value) and ordinals (verbatim) that no source states."""
     joined = match_key("".join(sources))

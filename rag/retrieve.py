@@ -143,13 +143,11 @@ class HybridSearcher:
     def excerpt_scores(self, question: str, passages: list[Passage]) -> list[list[tuple[str, float]]]:
         """For each passage, its sentences with their similarity to the question (stored vectors)."""
         index = self.index
-        if not hasattr(self, "_positions"):
-            self._positions = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         with self._lock:
             query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)[0]
         out = []
         for p in passages:
-            position = self._positions.get(p.chunk_id)
+            position = index.position(p.chunk_id)
             sentences = chunk_sentences(p.text)
             ids = np.flatnonzero(index.sentence_owner == position) if position is not None else []
             if not sentences or len(ids) != len(sentences):
