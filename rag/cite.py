@@ -9,6 +9,8 @@ passage says. Every answer sentence therefore goes through `verify_answer`:
 - a sentence that no passage supports is kept but flagged (`supported=False`, shown with [?]);
 - a passage vouches only for sentences whose numbers it states (by value: "42 million" is
   "4200多万"); numbers that appear in no passage are listed as unverified;
+- nor for a sentence naming a head ("部长", "书记") where the passage has only the deputy
+  ("副部长"): a restated title is not checked by the overlap measure, so it is checked here;
 - an English amount whose digits are a passage's but whose multiplier is wrong ("300 million"
   for "300万", 3 million) is corrected, and the correction recorded.
 
@@ -47,6 +49,10 @@ _FUNCTION_WORDS = frozenset("""the and are was were has have had been for from t
 which who whom what when where how its their there into than then also about after before over under
 per each all any some such not but can could would should will shall may might does did
 according passage passages""".split())
+# Titles whose deputy ("副…") is another person; a passage with only the deputy's title does not
+# vouch for a sentence giving the head's.
+_HEAD_TITLE = re.compile(r"(?<!副)(书记|主任|主席|部长|局长|厅长|处长|科长|省长|市长|县长|区长|镇长|乡长|村长|"
+                         r"院长|校长|所长|站长|社长|厂长|队长|组长|经理)")
 UNSUPPORTED_MARK = "[?]"
 # A sentence counts as supported when this share of its Chinese character pairs and numbers
 # occurs in the passage, or when its embedding is this similar to one of the passage's sentences.
@@ -161,6 +167,13 @@ def numbers_missing(sentence: str, passages: list[str]) -> list[str]:
     return quantities_missing(sentence, passages)
 
 
+def titles_missing(sentence: str, passage: str) -> list[str]:
+    """Head titles of the sentence ("部长") that the passage has only as a deputy's ("副部长")."""
+    key = match_key(passage)
+    return sorted(t for t in set(_HEAD_TITLE.findall(match_key(sentence)))
+                  if t in key and not re.search(rf"(?<!副){t}", key))
+
+
 class SupportScorer:
     """Scores how well each passage supports a sentence (lexical, plus embeddings if available)."""
 
@@ -226,8 +239,9 @@ def verify_answer(text: str, passages, embedder=None,
             item.restates = True
             checked.append(item)
             continue
-        # A passage can only vouch for a sentence whose numbers it contains.
-        numbers_ok = [not numbers_missing(sentence, [p.text]) for p in passages]
+        # A passage can only vouch for a sentence whose numbers and head titles it contains.
+        numbers_ok = [not numbers_missing(sentence, [p.text]) and not titles_missing(sentence, p.article + p.text)
+                      for p in passages]
         for n in dict.fromkeys(markers):
             if 1 <= n <= len(passages) and numbers_ok[n - 1]:
                 lexical, similarity, quote = scores[n - 1]

@@ -22,7 +22,7 @@ _QUANTITY = re.compile(
     r"\s*(?:多|余)?\s*(万亿|亿|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
     r"(%|[\u4e00-\u9fff])?", re.I)
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
-# (次 "times" is not one: "每周2次" is not "2个".)
+# (次 "times" is not one: "每周2次" is not "2辆".)
 CLASSIFIERS = frozenset("个名位家户人口项件场座条支所处批种类间台辆只头")
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届期条批]")
@@ -30,8 +30,8 @@ _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届�
 
 @dataclass(frozen=True)
 class Quantity:
-    """A number found in text: its value, the unit character after it ("" for none or a measure
-    word) and the text."""
+    """A number found in text: its value, the unit character after it ("" for none, "#" for any
+    measure word) and the text."""
 
     value: float
     unit: str
@@ -44,7 +44,7 @@ def quantities(text: str) -> list[Quantity]:
     for m in _QUANTITY.finditer(_THOUSANDS.sub("", normalize_chars(text))):
         digits, multiplier, unit = m.group(1), m.group(2), m.group(3) or ""
         value = float(digits) * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
-        out.append(Quantity(value, "" if unit in CLASSIFIERS else unit, m.group(0).strip()))
+        out.append(Quantity(value, "#" if unit and unit in CLASSIFIERS else unit, m.group(0).strip()))
     return out
 
 

@@ -108,3 +108,11 @@ def test_a_sentence_must_say_more_than_the_question_and_that_must_be_supported()
 def test_empty_answers(answer):
     text, citations, checked = verify_answer(answer, PASSAGES)
     assert citations == [] and checked == []
+
+
+def test_a_deputy_does_not_vouch_for_the_head():
+    from rag.cite import titles_missing
+
+    assert titles_missing("苍南县委组织部部长是陈庆", "苍南县委组织部副部长陈庆介绍") == ["部长"]
+    assert titles_missing("苍南县委组织部副部长是陈庆", "苍南县委组织部副部长陈庆介绍") == []
+    assert titles_missing("村党委书记叶经佐", "村党委副书记王某，村党委书记叶经佐") == []
