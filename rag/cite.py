@@ -30,7 +30,7 @@ import numpy as np
 
 from rag.quantities import fix_english_amounts
 from rag.quantities import missing as quantities_missing
-from rag.textnorm import match_key, split_sentences
+from rag.textnorm import detect_language, match_key, split_sentences
 
 MARKER = re.compile(r"\s*[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -112,6 +112,20 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return pieces
 
 
+def keep_language(text: str, language: str) -> str:
+    """The answer without its sentences in another language than `language`, when some are in it.
+
+    Asked in English, the small model often pastes the Chinese passage after its answer; the
+    passage is shown as the citation's quote anyway. An answer with no sentence in `language` is
+    returned as it is (it is translated instead).
+    """
+    pieces = split_answer(text)
+    kept = [(s, markers) for s, markers in pieces if detect_language(s) in (language, "other")]
+    if not kept or len(kept) == len(pieces) or not any(detect_language(s) == language for s, _ in kept):
+        return text
+    return " ".join(s + "".join(f"[{n}]" for n in markers) for s, markers in kept)
+
+
 def _marker_numbers(text: str) -> list[int]:
     return [int(n) for m in MARKER.finditer(text) for n in re.split(r"[,，、]", m.group(1))]
 
@@ -159,7 +173,9 @@ def lexical_support(sentence: str, passage: str, question: str = "") -> float:
         units = {u for u in units if not u.isalpha() or _CJK.search(u)}
     if not units:
         return 0.0
-    return sum(1 for u in units if u in haystack) / len(units)
+    # A number may be written in the passage as Chinese numerals ("6" for "六方").
+    found = sum(1 for u in units if u in haystack or (_NUMBER.fullmatch(u) and not quantities_missing(u, [passage])))
+    return found / len(units)
 
 
 def numbers_missing(sentence: str, passages: list[str]) -> list[str]:

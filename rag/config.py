@@ -48,10 +48,6 @@ class Settings:
     # be asked (rag/evidence.py). On eval/sets/public.jsonl the answerable questions' lowest
     # share is 0.29; four of eight off-topic questions are below 0.25, where the gate sits.
     min_coverage: float = 0.25
-    # Answer English questions in Chinese, check that answer, then translate it (rag/pivot.py):
-    # the bundled small models write Chinese from Chinese passages far better than English.
-    # Off until measured on the public set (see the issue 3 notes).
-    english_via_chinese: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

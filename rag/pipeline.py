@@ -17,18 +17,16 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 
-from rag.cite import Citation, verify_answer
+from rag.cite import Citation, keep_language, verify_answer
 from rag.config import Settings
 from rag.context import select_excerpts
-from rag.crossling import translate
 from rag.evidence import gate
-from rag.pivot import carry_citations, source_lines
 from rag.prompts import fill, load_prompt
 from rag.quantities import asks_for_quantity, has_quantity
 from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
@@ -60,8 +58,6 @@ class Answer:
     corrected_numbers: list[tuple[str, str]] = field(default_factory=list)  # (model's, passage's)
     reason: str = ""
     raw_text: str = ""
-    pivot_text: str = ""  # the checked Chinese answer an English answer was translated from
-
 
     def to_dict(self) -> dict:
         """JSON-ready form (`rag ask --json`)."""
@@ -128,49 +124,51 @@ class Pipeline:
                                    self.settings.llm_context_chars, self.settings.llm_passages)
         context = [e.passage for e in excerpts]
         timings["context_s"] = round(time.perf_counter() - t0 - timings["retrieve_s"], 4)
-        # English questions can be answered in Chinese and translated once checked (rag/pivot.py).
-        pivot = language == "en" and self.settings.english_via_chinese
-        written = "zh" if pivot else language
-        messages = self._messages(asked, written, excerpts)
+        messages = self._messages(asked, language, excerpts)
         pieces: list[str] = []
         for delta in self._generate(chat, messages):
-            if not pieces and not pivot:
+            if not pieces:
                 timings["ttft_s"] = round(time.perf_counter() - started, 3)
             pieces.append(delta)
-            if not pivot:
-                yield delta
+            yield delta
         raw = "".join(pieces).strip()
-        answer, checked = self._finish(question, asked, rewritten, written, passages, context, raw, timings, started)
-        retry = self._retry_prompt(answer, written)
-        if retry:
-            # One correction turn: the model sees its answer and what was wrong with it. The prompt
-            # prefix is cached, so this costs little more than the new words.
-            if not pivot:
-                yield "\n"
+        answer = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
+        # Correction turns, each kind at most once: a restated answer is asked again in the
+        # conversation (the prompt prefix is cached, so that costs little more than the new
+        # words); an answer in the wrong language is translated on its own, without the earlier
+        # turns or the answering rules, which make the model copy its answer instead.
+        done: set[str] = set()
+        kind, turns = self._correction(answer, language, messages, raw)
+        while kind and kind not in done:
+            done.add(kind)
+            yield "\n"
             pieces = []
-            for delta in self._generate(chat, messages + [AIMessage(raw), HumanMessage(retry)]):
+            for delta in self._generate(chat, turns):
                 pieces.append(delta)
-                if not pivot:
-                    yield delta
-            again, again_checked = self._finish(question, asked, rewritten, written, passages, context,
-                                                "".join(pieces).strip(), timings, started)
-            if not again.abstained or answer.abstained:
-                answer, checked = again, again_checked
-        if pivot:
-            answer = yield from self._translate(chat, answer, checked, timings, started)
+                yield delta
+            raw = "".join(pieces).strip()
+            again = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
+            if again.abstained and not answer.abstained:
+                break
+            answer = again
+            kind, turns = self._correction(answer, language, turns, raw)
         timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
         yield answer
 
     @staticmethod
-    def _retry_prompt(answer: Answer, language: str) -> str:
-        """What to ask the model once more, or "": when its answer only restated the question
-        ("… is [1].", typically a Chinese name it could not put into English), or was written in
-        another language than the question's."""
+    def _correction(answer: Answer, language: str, turns: list, raw: str) -> tuple[str, list]:
+        """("restated" or "language", the messages to send), or ("", []) when the answer stands.
+
+        "restated": the answer only restated the question ("… is [1].", typically a Chinese name
+        the model could not put into English); "language": it was written in another language
+        than the question's."""
         if answer.reason == "restates the question":
-            return load_prompt("retry_restated")
+            return "restated", turns + [AIMessage(raw),
+                                        HumanMessage(fill("retry_restated", language=LANGUAGE_NAMES[language]))]
         if not answer.abstained and detect_language(answer.text) != language:
-            return fill("retry_language", language=LANGUAGE_NAMES[language])
-        return ""
+            return "language", [HumanMessage(fill("retry_language", language=LANGUAGE_NAMES[language],
+                                                  answer=answer.text))]
+        return "", []
 
     @staticmethod
     def _generate(chat, messages) -> Iterator[str]:
@@ -223,52 +221,26 @@ class Pipeline:
         return Answer(question, text, [], passages, True, rewritten, language, timings, reason=reason,
                       raw_text=raw)
 
-    def _translate(self, chat, answer: Answer, checked, timings: dict, started: float):
-        """Yield the English of a Chinese-written answer as it streams; return the English `Answer`
-        (rag/pivot.py). A refusal is given in English without asking the model."""
-        if answer.abstained:
-            english = self._refusal(answer.question, answer.rewritten_query, "en", answer.passages, timings,
-                                    started, answer.reason, answer.raw_text)
-            timings.setdefault("ttft_s", english.timings["total_s"])
-            yield english.text
-            return english
-        messages = [SystemMessage(load_prompt("system")),
-                    HumanMessage(fill("translate_en", lines=source_lines(checked)))]
-        pieces: list[str] = []
-        for delta in self._generate(chat, messages):
-            if not pieces:
-                timings["ttft_s"] = round(time.perf_counter() - started, 3)
-            pieces.append(delta)
-            yield delta
-        text, english = carry_citations(checked, "".join(pieces))
-        if not any(c.supported for c in english):
-            return self._refusal(answer.question, answer.rewritten_query, "en", answer.passages, timings,
-                                 started, "translation lost the answer", answer.raw_text)
-        used = {n for c in english if c.supported for n in c.cites}
-        timings["total_s"] = round(time.perf_counter() - started, 3)
-        return replace(answer, text=text, language="en", citations=[c for c in answer.citations if c.n in used],
-                       unsupported_sentences=[c.text for c in english if not c.supported],
-                       unverified_numbers=[n for c in english for n in c.unverified_numbers],
-                       corrected_numbers=[fix for c in english for fix in c.corrected_numbers],
-                       pivot_text=answer.text, raw_text=f"{answer.raw_text}\n---\n{''.join(pieces).strip()}")
-
-    def _finish(self, question, asked, rewritten, language, passages, context, raw, timings, started):
-        """The checked answer (or a refusal) and its checked sentences."""
+    def _finish(self, question, asked, rewritten, language, passages, context, raw, timings, started) -> Answer:
         if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES):
-            return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw), []
-        check_against = asked if language == detect_language(asked) else _in_language(asked, self.searcher.index)
-        text, citations, checked = verify_answer(raw, context, self.searcher.embedder, question=check_against)
+            return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw)
+        # Sentences in the other language go when the rest answers (pasted passages), unless
+        # only they are supported.
+        in_language = keep_language(raw, language)
+        text, citations, checked = verify_answer(in_language, context, self.searcher.embedder, question=asked)
+        if in_language != raw and not any(c.supported for c in checked):
+            text, citations, checked = verify_answer(raw, context, self.searcher.embedder, question=asked)
         supported = [c.text for c in checked if c.supported]
         if not supported:
             reason = "restates the question" if checked and all(c.restates for c in checked) else "no support"
-            return self._refusal(question, rewritten, language, passages, timings, started, reason, raw), checked
+            return self._refusal(question, rewritten, language, passages, timings, started, reason, raw)
         if asks_for_quantity(asked) and not any(has_quantity(s) for s in supported):
-            return self._refusal(question, rewritten, language, passages, timings, started, "no figure", raw), checked
+            return self._refusal(question, rewritten, language, passages, timings, started, "no figure", raw)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         return Answer(question, text, citations, passages, False, rewritten, language, timings,
                       unsupported_sentences=[c.text for c in checked if not c.supported],
                       unverified_numbers=[n for c in checked for n in c.unverified_numbers],
-                      corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw), checked
+                      corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw)
 
     def as_runnable(self) -> RunnableLambda:
         """The whole chain as a LangChain Runnable: {"question", "history"?} or a string → Answer."""
@@ -283,13 +255,6 @@ class Pipeline:
 # Words that point back into the conversation, and the length under which a question usually does.
 _ANAPHORA = re.compile(r"那|这|他|她|它|其|该|呢|\b(?:it|its|they|them|their|there|that|this|he|she|his|her)\b", re.I)
 _SHORT_QUESTION = 12
-
-
-def _in_language(question: str, index) -> str:
-    """An English question with the corpus's Chinese words for its words appended, so that a
-    Chinese answer restating it is recognised as a restatement (`rag.cite.novel_units`)."""
-    tokens, _ = translate(question, index.glossary or {}) if getattr(index, "glossary", None) else ([], 0.0)
-    return " ".join([question, *tokens])
 
 
 def _depends_on_context(question: str) -> bool:

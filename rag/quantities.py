@@ -2,8 +2,9 @@
 
 An answer may restate a figure in other words than its passage ("4200多万" → "42 million"); what
 must hold is the value, and for Chinese text also the unit that follows it ("70元" is not
-"70万元" and not "70周岁"). Chinese numerals written as characters (一次, 两省) are not read:
-they are as often words as numbers.
+"70万元" and not "70周岁"). Chinese numerals written as characters (六方, 两省) are read only in
+passages, where they can vouch for an answer's digits; in the answer they are as often words
+(一起, 统一) as numbers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _QUANTITY = re.compile(
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
 # (次 "times" is not one: "每周2次" is not "2辆".)
 CLASSIFIERS = frozenset("个名位家户人口项件场座条支所处批种类间台辆只头")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+# A Chinese numeral with the unit character after it ("六方", "两万元", "三十五名").
+_CN_QUANTITY = re.compile(r"(?<![零〇一二两三四五六七八九十百千万亿])"
+                          r"([零〇一二两三四五六七八九十百千万亿]+)(%|[\u4e00-\u9fff])")
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届期条批]")
 
@@ -38,13 +45,46 @@ class Quantity:
     text: str
 
 
-def quantities(text: str) -> list[Quantity]:
-    """Every number of the text, with multipliers applied ("4200多万" → 42,000,000)."""
+def _unit(char: str) -> str:
+    return "#" if char and char in CLASSIFIERS else char
+
+
+def chinese_numeral(text: str) -> float | None:
+    """The value of a Chinese numeral ("三十五" → 35, "两万" → 20000, "一百零八" → 108)."""
+    total, section, digit = 0.0, 0.0, None
+    for char in text:
+        if char in _CN_DIGITS:
+            digit = _CN_DIGITS[char]
+        elif char in _CN_UNITS:
+            section += (1 if digit is None else digit) * _CN_UNITS[char]
+            digit = None
+        elif char in ("万", "亿"):
+            size = MULTIPLIERS[char]
+            if section + (digit or 0) == 0 and total == 0:
+                return None
+            total = (total + section + (digit or 0)) * size if size > 1e4 else total + (section + (digit or 0)) * size
+            section, digit = 0.0, None
+    value = total + section + (digit or 0)
+    return value if value or "零" in text or "〇" in text else None
+
+
+def quantities(text: str, numerals: bool = False) -> list[Quantity]:
+    """Every number of the text, with multipliers applied ("4200多万" → 42,000,000).
+
+    Args:
+        numerals: also read Chinese numerals followed by a unit ("六方" → 6 方).
+    """
+    text = _THOUSANDS.sub("", normalize_chars(text))
     out = []
-    for m in _QUANTITY.finditer(_THOUSANDS.sub("", normalize_chars(text))):
+    for m in _QUANTITY.finditer(text):
         digits, multiplier, unit = m.group(1), m.group(2), m.group(3) or ""
         value = float(digits) * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
-        out.append(Quantity(value, "#" if unit and unit in CLASSIFIERS else unit, m.group(0).strip()))
+        out.append(Quantity(value, _unit(unit), m.group(0).strip()))
+    if numerals:
+        for m in _CN_QUANTITY.finditer(text):
+            value = chinese_numeral(m.group(1))
+            if value is not None:
+                out.append(Quantity(value, _unit(m.group(2)), m.group(0)))
     return out
 
 
@@ -69,7 +109,7 @@ def missing(text: str, sources: list[str], strict_unit: bool | None = None) -> l
     """
     if strict_unit is None:
         strict_unit = bool(re.search(r"[\u4e00-\u9fff]", text))
-    found = [q for source in sources for q in quantities(source)]
+    found = [q for source in sources for q in quantities(source, numerals=True)]
     return [q.text for q in quantities(text) if not supported(q, found, strict_unit)]
 
 

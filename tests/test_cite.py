@@ -116,3 +116,21 @@ def test_a_deputy_does_not_vouch_for_the_head():
     assert titles_missing("苍南县委组织部部长是陈庆", "苍南县委组织部副部长陈庆介绍") == ["部长"]
     assert titles_missing("苍南县委组织部副部长是陈庆", "苍南县委组织部副部长陈庆介绍") == []
     assert titles_missing("村党委书记叶经佐", "村党委副书记王某，村党委书记叶经佐") == []
+
+
+def test_digits_are_supported_by_chinese_numerals():
+    from rag.cite import lexical_support
+
+    question = "在德清灯塔村成立的“健康共富”党建联盟由几方组成？"
+    passage = "六个党支部联手成立了六方“健康共富”党建联盟。"
+    assert lexical_support("党建联盟由6方组成。", passage, question) == 1.0
+    assert lexical_support("党建联盟由7方组成。", passage, question) == 0.0
+
+
+def test_sentences_in_the_other_language_are_dropped_when_the_rest_answers():
+    from rag.cite import keep_language
+
+    pasted = 'Fanshan has completed 106 projects [1]. The passage states "据统计，该镇已办理实事106件。"[1]'
+    assert keep_language(pasted, "en") == "Fanshan has completed 106 projects.[1]"
+    assert keep_language("该镇已办理实事106件[1]。", "en") == "该镇已办理实事106件[1]。"  # translated instead
+    assert keep_language("该镇已办理实事106件[1]。", "zh") == "该镇已办理实事106件[1]。"

@@ -101,11 +101,23 @@ def test_an_answer_that_only_restates_the_question_is_asked_again(make):
     assert not answer.abstained and "两亿元" in answer.text, answer
 
 
-def test_an_answer_in_the_wrong_language_is_asked_again(make):
+def test_an_answer_in_the_wrong_language_is_translated_on_its_own(make):
     pipeline, chat = make("清泉村去年交易额超两亿元[1]。", "Qingquan's online sales exceeded 两亿元 last year [1].")
     answer = pipeline.ask("How much were Qingquan village's online sales last year?")
-    assert len(chat.seen) == 2 and "not written in English" in chat.seen[1][-1].content
+    assert len(chat.seen) == 2 and len(chat.seen[1]) == 1  # no passages, rules or earlier turns
+    assert "Translate into English" in chat.seen[1][0].content and "清泉村去年交易额超两亿元[" in chat.seen[1][0].content
     assert not answer.abstained and answer.text.startswith("Qingquan") and answer.citations
+
+
+def test_each_correction_is_asked_once(make):
+    # restated → answered in Chinese → translated; a translation that fails its check keeps the
+    # checked Chinese answer rather than a refusal.
+    pipeline, chat = make("Qingquan's online sales last year were [1].", "清泉村去年交易额超两亿元[1]。",
+                          "Paris is the capital of France [1].", "never asked")
+    answer = pipeline.ask("How much were Qingquan village's online sales last year?")
+    assert len(chat.seen) == 3
+    assert "did not give the answer itself" in chat.seen[1][-1].content and "Translate" in chat.seen[2][0].content
+    assert not answer.abstained and "两亿元" in answer.text
 
 
 def test_weak_evidence_is_refused_without_asking_the_model(make):
