@@ -120,10 +120,11 @@ def keep_language(text: str, language: str) -> str:
     returned as it is (it is translated instead).
     """
     pieces = split_answer(text)
-    kept = [(s, markers) for s, markers in pieces if detect_language(s) in (language, "other")]
-    if not kept or len(kept) == len(pieces) or not any(detect_language(s) == language for s, _ in kept):
+    spoken = [detect_language(s) for s, _ in pieces]
+    if language not in spoken or all(lang in (language, "other") for lang in spoken):
         return text
-    return " ".join(s + "".join(f"[{n}]" for n in markers) for s, markers in kept)
+    return " ".join(s + "".join(f"[{n}]" for n in markers)
+                    for (s, markers), lang in zip(pieces, spoken) if lang in (language, "other"))
 
 
 def _marker_numbers(text: str) -> list[int]:
