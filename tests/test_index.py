@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,20 @@ from conftest import HashEmbedder, ROOT
 
 def _checksum(settings):
     return corpus_checksum(page_files(settings.corpus_dir), settings.corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def seed_build(seed_settings):
+    """The seeds' index, built once per module."""
+    build_index(seed_settings, HashEmbedder(), progress=False)
+    return seed_settings.index_dir
+
+
+@pytest.fixture
+def built(settings, seed_build):
+    """`settings` with a copy of the seeds' index in place, as a build would leave it, to damage."""
+    shutil.copytree(seed_build, settings.index_dir, symlinks=True)
+    return settings
 
 
 def test_build_then_load_round_trip(settings, hash_embedder):
@@ -61,10 +76,15 @@ def test_other_embedder_makes_the_index_stale(settings, hash_embedder):
         load_index(settings, HashEmbedder("hash-other").spec, _checksum(settings))
 
 
+def test_the_undamaged_copy_loads(built, hash_embedder):
+    """The damage tests below start from this copy: untouched, it loads."""
+    assert load_index(built, hash_embedder.spec, _checksum(built)).faiss_index.ntotal > 0
+
+
 @pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE, GLOSSARY_FILE])
 @pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
-def test_damaged_index_files_are_detected(settings, hash_embedder, victim, damage):
-    build_index(settings, hash_embedder, progress=False)
+def test_damaged_index_files_are_detected(built, hash_embedder, victim, damage):
+    settings = built
     path = settings.index_dir / CURRENT / victim
     if damage == "delete":
         path.unlink()
@@ -79,17 +99,15 @@ def test_damaged_index_files_are_detected(settings, hash_embedder, victim, damag
 
 
 @pytest.mark.parametrize("content", ["", "{not json", "[]", '{"format_version": 99}'])
-def test_corrupt_manifest_is_detected(settings, hash_embedder, content):
-    build_index(settings, hash_embedder, progress=False)
+def test_corrupt_manifest_is_detected(built, hash_embedder, content):
+    settings = built
     (settings.index_dir / CURRENT / MANIFEST).write_text(content, encoding="utf-8")
     with pytest.raises(IndexMismatch, match="rag index"):
         load_index(settings, hash_embedder.spec, _checksum(settings))
 
 
-def test_deleted_vectorstore_folder_is_not_built(settings, hash_embedder):
-    build_index(settings, hash_embedder, progress=False)
-    import shutil
-
+def test_deleted_vectorstore_folder_is_not_built(built, hash_embedder):
+    settings = built
     shutil.rmtree(settings.index_dir)
     with pytest.raises(IndexNotBuilt):
         load_index(settings, hash_embedder.spec, _checksum(settings))

@@ -13,7 +13,14 @@ from rag.retrieve import HybridRetriever, open_searcher, validate_question
 
 
 @pytest.fixture
-def searcher(settings, hash_embedder):
+def searcher(seed_searcher):
+    """Read-only tests share the module's seed index."""
+    return seed_searcher
+
+
+@pytest.fixture
+def own_searcher(settings, hash_embedder):
+    """An index of this test's own copy of the seeds, loaded for `settings`."""
     return open_searcher(settings, embedder=hash_embedder, progress=False)
 
 
@@ -62,7 +69,7 @@ def test_passage_fields_and_langchain_document(searcher):
     assert doc.metadata["chunk_id"] == p.chunk_id and "text" not in doc.metadata
 
 
-def test_api_and_retriever_reuse_the_loaded_searcher(settings, searcher, hash_embedder):
+def test_api_and_retriever_reuse_the_loaded_searcher(settings, own_searcher, hash_embedder):
     calls = hash_embedder.calls
     passages = rag.retrieve("安吉县流动药车携带了多少种常用药品？", k=3, settings=settings)
     assert len(passages) == 3 and hash_embedder.calls == calls + 1  # no reload, one query embedding
@@ -71,7 +78,7 @@ def test_api_and_retriever_reuse_the_loaded_searcher(settings, searcher, hash_em
     assert docs[0].metadata["chunk_id"] == passages[0].chunk_id
 
 
-def test_stale_index_is_rebuilt_on_open(settings, searcher, hash_embedder):
+def test_stale_index_is_rebuilt_on_open(settings, own_searcher, hash_embedder):
     (settings.corpus_dir / "005_new.md").write_text("# 测试新闻\n\n月球村今年种了八百棵向日葵。\n", encoding="utf-8")
     fresh = open_searcher(settings, embedder=hash_embedder, progress=False)
     assert fresh.search("月球村种了多少棵向日葵？", 1)[0].article == "测试新闻"
