@@ -183,6 +183,7 @@ def test_openai_backend(tmp_path):
         make_chat_model(_settings(tmp_path, llm_backend="openai"))
 
 
+@pytest.mark.slow  # slow tier: importing transformers alone takes ~4 s
 def test_transformers_backend_missing_model(tmp_path):
     pytest.importorskip("langchain_huggingface")
     with pytest.raises(ModelUnavailable, match="transformers could not load"):

@@ -122,6 +122,7 @@ def test_rebuild_swaps_atomically_and_cleans_old_builds(settings, hash_embedder)
     assert sorted(p.name for p in settings.index_dir.iterdir()) == sorted([CURRENT, second.name])
 
 
+@pytest.mark.slow  # slow tier: a second Python process imports faiss and rag (~5 s)
 def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, tmp_path):
     """A build killed while writing (here: the process exits hard) must not touch `current`."""
     build_index(settings, hash_embedder, progress=False)
