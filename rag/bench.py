@@ -37,7 +37,8 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
     produce the same tokens. The prompt is evaluated once beforehand and then reused from the
     cache, so only decoding is timed.
     """
-    from rag.generate import LlamaCppChat, make_chat_model
+    from rag.generate import make_chat_model
+    from rag.llamacpp import LlamaCppChat
 
     chat = make_chat_model(settings)
     if not isinstance(chat, LlamaCppChat):
@@ -57,3 +58,43 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
             "repeats": repeats, "raw_tokens": [n for n, _ in raw], "adapter_tokens": [n for n, _ in adapter],
             "raw_tokens_per_s": round(raw_speed, 2), "adapter_tokens_per_s": round(adapter_speed, 2),
             "adapter_vs_raw": round(adapter_speed / raw_speed, 4) if raw_speed else None}
+
+
+def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> dict:
+    """Time to first token of follow-up questions, with the kept prompt prefix and without.
+
+    A follow-up is condensed first (a turn with another prompt, which evicts llama.cpp's context),
+    so without the kept prefix the answer prompt is read in full. Each follow-up is asked both
+    ways, alternating which goes first, so a change in machine load hits both; greedy decoding
+    gives the same answer both ways, which the result checks.
+
+    Args:
+        settings: the configuration to measure (llama.cpp backend).
+        questions: consecutive pairs (earlier question, follow-up); ``pairs`` of them are used.
+    """
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    _, chat = pipeline._ensure_loaded()
+    if not hasattr(chat, "keep_prefix"):
+        raise ValueError("the kept prefix is a llama.cpp feature: use the llama.cpp backend")
+    samples = pipeline._prefix_samples()
+    timings: dict[str, list[float]] = {"kept": [], "not kept": []}
+    same = True
+    for i in range(min(pairs, len(questions) // 2)):
+        earlier, question = questions[2 * i], questions[2 * i + 1]
+        texts = set()
+        for mode in ("kept", "not kept") if i % 2 == 0 else ("not kept", "kept"):
+            chat.keep_prefix(*(samples if mode == "kept" else ()))
+            answer = pipeline.ask(question, history=[(earlier, "")])
+            timings[mode].append(answer.timings["ttft_s"] - answer.timings["condense_s"])
+            texts.add(answer.text)
+        same = same and len(texts) == 1
+    chat.keep_prefix(*samples)
+    medians = {mode: round(statistics.median(values), 3) for mode, values in timings.items()}
+    return {"model": settings.llm_model, "follow_ups": len(timings["kept"]),
+            "answer_ttft_s_p50": medians, "saved_s_p50": round(medians["not kept"] - medians["kept"], 3),
+            "answer_ttft_s": {mode: [round(v, 3) for v in values] for mode, values in timings.items()},
+            "same_answers": same,
+            "method": "TTFT of the answer after the condense turn (ttft_s - condense_s); "
+                      "each follow-up asked with and without the kept prefix, order alternating"}

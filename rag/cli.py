@@ -158,6 +158,12 @@ def cmd_bench(args) -> int:
 
         return _write_bench(decode_speed(settings, repeats=args.repeat), Path(args.out),
                             f"decode-{settings.llm_model.replace('/', '_')}.json")
+    if args.prefix:
+        from rag.bench import follow_up_ttft
+
+        questions = [item.question for item in load_set(Path(args.set)) if item.answerable]
+        return _write_bench(follow_up_ttft(settings, questions, pairs=2 * args.repeat), Path(args.out),
+                            f"prefix-{settings.llm_model.replace('/', '_')}.json")
     embedder = load_embedder(settings)
     embedder.embed_queries(["warm-up"])
     started = time.perf_counter()
@@ -187,6 +193,9 @@ def cmd_bench(args) -> int:
 
 
 def _write_bench(result: dict, out: Path, name: str) -> int:
+    from rag.evaluation import describe_machine
+
+    result = {**result, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine()}
     out.mkdir(parents=True, exist_ok=True)
     (out / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result, indent=2))
@@ -243,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--decode", action="store_true",
                    help="instead: decode tokens/s of the llama.cpp adapter vs raw llama-cpp-python")
+    p.add_argument("--prefix", action="store_true",
+                   help="instead: time to first token of follow-up questions with and without the kept "
+                        "prompt prefix (2 × --repeat follow-ups)")
     _llm_options(p)
     p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "bench"))
     p.set_defaults(func=cmd_bench)

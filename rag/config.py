@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.errors import RagError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,9 @@ class Settings:
     llm_max_tokens: int = 256
     llm_temperature: float = 0.0
     llm_seed: int = 0
+    # llama.cpp: keep the state of the prompt's fixed opening (system prompt) aside, so that a
+    # condense or translation turn does not make the next question re-read it (rag.llamacpp).
+    llm_keep_prefix: bool = True
     # Passages shown to the LLM (of the top_k retrieved) and their characters in the prompt.
     llm_passages: int = 3
     llm_context_chars: int = 360
@@ -66,10 +71,19 @@ class Settings:
 
 
 def _coerce(f: dataclasses.Field, raw: str):
-    if f.type in ("int", int):
-        return int(raw)
-    if f.type in ("float", float):
-        return float(raw)
+    """A RAG_* variable's text as the field's type; RagError names the variable when it is not one."""
+    text = raw.strip()
+    try:
+        if f.type in ("bool", bool):
+            return {"1": True, "true": True, "yes": True, "on": True,
+                    "0": False, "false": False, "no": False, "off": False}[text.lower()]
+        if f.type in ("int", int):
+            return int(text)
+        if f.type in ("float", float):
+            return float(text)
+    except (KeyError, ValueError):
+        kind = "1 or 0" if f.type in ("bool", bool) else f"a number ({f.type})"
+        raise RagError(f"RAG_{f.name.upper()}={raw!r} is not {kind}; fix or unset it.") from None
     if f.type in ("Path", Path):
         return Path(raw).expanduser()
     return raw

@@ -166,8 +166,7 @@ def _summary(values: list[float]) -> dict:
 def write_report(report: dict, out_dir: Path, name: str, render=None) -> tuple[Path, Path]:
     """Write the report as JSON and Markdown (render(report, name), retrieval tables by default)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {**report, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "machine": f"{platform.machine()}, {platform.python_version()}, {_cpu_count()} cores"}
+    report = {**report, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine()}
     json_path = out_dir / f"{name}.json"
     md_path = out_dir / f"{name}.md"
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -175,10 +174,21 @@ def write_report(report: dict, out_dir: Path, name: str, render=None) -> tuple[P
     return json_path, md_path
 
 
-def _cpu_count() -> int:
+def describe_machine() -> str:
+    """CPU model, cores, memory, architecture and Python version, for reports."""
     import os
 
-    return os.cpu_count() or 0
+    cpu, memory = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kib = int(Path("/proc/meminfo").read_text().split()[1])  # "MemTotal: N kB"
+        memory = f", {kib / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count() or 0} cores{memory}, {platform.machine()}, Python {platform.python_version()}"
 
 
 def render_markdown(report: dict, name: str) -> str:

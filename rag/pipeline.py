@@ -80,8 +80,25 @@ class Pipeline:
             if self.chat is None:
                 from rag.generate import make_chat_model
 
-                self.chat = make_chat_model(self.settings)
+                chat = make_chat_model(self.settings)
+                if self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix"):
+                    # llama.cpp: the prompt's fixed opening stays cached even after a condense or
+                    # translation turn, which would otherwise evict it (~2.5 s on two cores).
+                    chat.keep_prefix(*self._prefix_samples())
+                self.chat = chat
         return self.searcher, self.chat
+
+    def warm(self) -> None:
+        """Load the index and models and prime the LLM, so that the first question is not slower."""
+        from rag.generate import warm_up
+
+        _, chat = self._ensure_loaded()
+        if not (self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix")):  # else primed while loading
+            warm_up(chat, self._prefix_samples()[0])
+
+    def _prefix_samples(self) -> list[list]:
+        """Two answer prompts that part at the first headline: what they share opens every prompt."""
+        return [self._messages(word, "zh", [(word, word)]) for word in ("甲", "乙")]
 
     def stream(self, question, history=None, k: int | None = None,
                on_passages: Callable[[list[Passage], str], None] | None = None) -> Iterator[str | Answer]:
@@ -124,7 +141,7 @@ class Pipeline:
                                    self.settings.llm_context_chars, self.settings.llm_passages)
         context = [e.passage for e in excerpts]
         timings["context_s"] = round(time.perf_counter() - t0 - timings["retrieve_s"], 4)
-        messages = self._messages(asked, language, excerpts)
+        messages = self._messages(asked, language, [(e.passage.article, e.text) for e in excerpts])
         pieces: list[str] = []
         for delta in self._generate(chat, messages):
             if not pieces:
@@ -185,9 +202,10 @@ class Pipeline:
                 answer = item
         return answer
 
-    def _messages(self, question: str, language: str, excerpts):
-        passages = "\n\n".join(fill("passage", n=i, article=e.passage.article, text=e.text)
-                               for i, e in enumerate(excerpts, start=1))
+    def _messages(self, question: str, language: str, excerpts: list[tuple[str, str]]):
+        """The answer prompt; ``excerpts`` are (headline, text) pairs."""
+        passages = "\n\n".join(fill("passage", n=i, article=article, text=text)
+                               for i, (article, text) in enumerate(excerpts, start=1))
         # The system prompt is the same for every question, so llama.cpp keeps it cached.
         return [SystemMessage(load_prompt("system")),
                 HumanMessage(fill("answer", passages=passages, question=question,

@@ -6,7 +6,7 @@ The sources panel is filled from `Pipeline.stream`'s `on_passages` callback, bef
 first token, and narrowed to the cited passages when the checked `Answer` arrives; the streamed
 text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
 
-Concurrency: llama.cpp runs one generation at a time (a lock in `rag.generate`), so answering
+Concurrency: llama.cpp runs one generation at a time (a lock in `rag.llamacpp`), so answering
 several questions at once cannot make the LLM faster. Up to `ANSWER_CONCURRENCY` questions are
 still taken together: each user's passages appear at once instead of after everyone queued ahead
 has been answered, while the lock serialises the generations. Measured with five users at once
@@ -321,14 +321,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: t
     Raises:
         RagError: models or index unavailable, port taken.
     """
-    from rag.generate import warm_up
-
     started = time.perf_counter()
-    print("Opening the index (built now, with a progress bar, if missing or stale)…", file=out, flush=True)
-    pipeline = get_pipeline(settings)
-    _, chat = pipeline._ensure_loaded()
-    print(f"Loading the LLM {settings.llm_model!r}…", file=out, flush=True)
-    warm_up(chat)
+    print(f"Opening the index (built now, with a progress bar, if missing or stale) and loading the "
+          f"LLM {settings.llm_model!r}…", file=out, flush=True)
+    get_pipeline(settings).warm()
     demo = build_app(settings)
     url = launch(demo, host, port, auth, prevent_thread_lock=True)
     print(f"Ready in {time.perf_counter() - started:.0f} s. Chat open at {url}  (Ctrl+C to stop)", flush=True)

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag import generate, gguf
+from rag import generate, gguf, llamacpp
 from rag.config import Settings
 from rag.errors import ModelUnavailable, RagError
-from rag.generate import LlamaCppChat, make_chat_model, unload_models, warm_up
+from rag.generate import make_chat_model, warm_up
+from rag.llamacpp import LlamaCppChat, unload_models
 from rag.gguf import GgufPreset, resolve_gguf
 
 # --------------------------------------------------------------------------- fake GGUF parts
@@ -156,7 +157,7 @@ def test_llama_cpp_backend_builds_adapter_from_settings(tmp_path, fake_parts):
     assert isinstance(chat, LlamaCppChat)
     assert Path(chat.model_path).read_bytes() == fake_parts.whole
     assert (chat.n_ctx, chat.max_tokens, chat.temperature, chat.seed) == (2048, 99, 0.3, 7)
-    assert chat.n_threads == generate.physical_cores() >= 1
+    assert chat.n_threads == llamacpp.physical_cores() >= 1
     assert make_chat_model(_settings(tmp_path, llm_model="tiny", llm_threads=3)).n_threads == 3
 
 
@@ -291,6 +292,15 @@ def _messages(question="问题？"):
     return [SystemMessage(content="只根据资料回答。"), HumanMessage(content=question)]
 
 
+def test_keep_prefix_reads_the_prompts_without_generating():
+    chat = _chat()
+    kept = chat.keep_prefix(_messages("第一个问题？"), _messages("第二个问题？"))
+    assert kept == len("system只根据资料回答。user第")  # the fake's tokens are characters
+    assert chat.client.n_tokens == 0 and len(chat.client.calls) == 2  # read, nothing generated
+    assert chat.invoke(_messages()).content == "答案是42。"  # capturing is over
+    assert chat.keep_prefix() == 0
+
+
 def test_adapter_streams_pieces_and_invoke_joins_them():
     chat = _chat()
     chunks = list(chat.stream(_messages()))
@@ -407,6 +417,24 @@ def test_llama_cpp_answers_from_passage_greedily(preset):
 
 
 @pytest.mark.slow
+def test_the_kept_prefix_comes_back_after_another_turn_evicts_it():
+    pytest.importorskip("llama_cpp")
+    chat = make_chat_model(Settings(llm_model="fast", llm_max_tokens=24))
+    system, question = _qa_messages()
+    other = [system, HumanMessage(content="资料：今年全市新增绿道58公里。\n\n问题：新增绿道多少公里？")]
+    kept = chat.keep_prefix([system, question], other)
+    assert kept > 10  # the system turn and the opening of the user's
+    expected = chat.invoke([system, question])  # the usual path: the context still holds the prefix
+    chat.invoke([HumanMessage(content="你好")], max_tokens=2)  # a turn with another prefix
+    again = chat.invoke([system, question])
+    assert again.response_metadata["restored_prefix_tokens"] == kept
+    assert again.usage_metadata["input_token_details"]["cache_read"] == kept
+    assert again.content == expected.content and "37" in again.content  # greedy: identical
+    # The context holds it again: nothing to restore.
+    assert chat.invoke([system, question]).response_metadata["restored_prefix_tokens"] == 0
+
+
+@pytest.mark.slow
 def test_decode_benchmark_sees_the_same_tokens_through_the_adapter_as_raw():
     pytest.importorskip("llama_cpp")
     from rag.bench import decode_speed
@@ -445,7 +473,7 @@ def test_openai_backend_against_llama_cpp_server(tmp_path):
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(generate.physical_cores())],
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(llamacpp.physical_cores())],
         stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
