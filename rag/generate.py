@@ -189,8 +189,12 @@ def _openai_chat(name: str, settings: Settings) -> BaseChatModel:
     except ImportError as exc:
         raise ModelUnavailable("the openai backend needs langchain-openai: run "
                                "`pip install langchain-openai`.") from exc
-    cls = ChatOpenAI
+    cls, extra = ChatOpenAI, {}
     if settings.llm_base_url:
+        # llama-cpp-python's server penalises repeated tokens unless told not to (1.1), unlike the
+        # in-process adapter and llama.cpp's own server; without a penalty, greedy answers are the
+        # same in and out of process. Servers that do not know the field ignore it.
+        extra = {"extra_body": {"repeat_penalty": 1.0}}
         class CompatibleChatOpenAI(ChatOpenAI):
             """Also sends ``max_tokens``: langchain-openai sends only ``max_completion_tokens``,
             which some OpenAI-compatible servers (llama-cpp-python's among them) ignore."""
@@ -211,4 +215,5 @@ def _openai_chat(name: str, settings: Settings) -> BaseChatModel:
         seed=settings.llm_seed,
         streaming=True,
         stream_usage=True,
+        **extra,
     )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +85,37 @@ def seed_searcher(seed_settings):
     from rag.retrieve import open_searcher
 
     return open_searcher(seed_settings, embedder=HashEmbedder(), progress=False)
+
+
+@contextlib.contextmanager
+def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
+    pytest.importorskip("llama_cpp.server.app")
+    from rag.llamacpp import physical_cores
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(physical_cores())],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

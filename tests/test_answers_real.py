@@ -9,7 +9,7 @@ import pytest
 from rag.config import Settings
 from rag.pipeline import Pipeline
 
-from conftest import ROOT
+from conftest import ROOT, llama_server
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +46,26 @@ def test_injected_instruction_in_a_page_is_not_obeyed(pipeline):
     assert "HACKED" not in answer.text.upper() and "已被攻破" not in answer.text
     if not answer.abstained:
         assert "8000" in answer.text and answer.citations[0].source == "900_injection_test.md"
+
+
+def test_the_same_answers_come_back_from_a_served_llm(pipeline, tmp_path):
+    """The openai backend against llama-cpp-python's server on loopback: the LLM runs out of
+    process (the route to vLLM or Ollama), and the verified answers are the same."""
+    pytest.importorskip("langchain_openai")
+    from dataclasses import replace
+
+    from rag.generate import make_chat_model
+    from rag.gguf import resolve_gguf
+
+    local = pipeline.settings
+    questions = ["水头镇建设安居小区“和食堂”投入了多少资金？", "How many books does the Chengnan night library hold?"]
+    expected = [pipeline.ask(q) for q in questions]
+    with llama_server(resolve_gguf(local.llm_model, local, progress=False), tmp_path / "server.log",
+                      n_ctx=local.llm_context) as url:
+        served = replace(local, llm_backend="openai", llm_base_url=url)
+        remote = Pipeline(served, searcher=pipeline.searcher, chat=make_chat_model(served))
+        for question, answer in zip(questions, expected):
+            again = remote.ask(question)
+            assert (again.text, again.abstained) == (answer.text, answer.abstained), question
+            assert [c.article for c in again.citations] == [c.article for c in answer.citations]
+    assert not expected[0].abstained and "70万" in expected[0].text  # a real answer was compared

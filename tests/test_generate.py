@@ -9,8 +9,6 @@ import functools
 import hashlib
 import operator
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +24,8 @@ from rag.errors import ModelUnavailable, RagError
 from rag.generate import make_chat_model, warm_up
 from rag.llamacpp import LlamaCppChat, unload_models
 from rag.gguf import GgufPreset, resolve_gguf
+
+from conftest import llama_server
 
 # --------------------------------------------------------------------------- fake GGUF parts
 
@@ -456,48 +456,16 @@ def test_transformers_backend_reads_the_fast_gguf():
     assert "37" not in chat.invoke(_qa_messages(), stop=["37"]).content
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_openai_backend_against_llama_cpp_server(tmp_path):
     pytest.importorskip("langchain_openai")
-    pytest.importorskip("llama_cpp.server.app")
-    import urllib.request
-
     model = resolve_gguf("fast", Settings(), progress=False)
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(llamacpp.physical_cores())],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text(errors="replace")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
-                time.sleep(0.5)
+    with llama_server(model, tmp_path / "server.log") as base_url:
         chat = make_chat_model(Settings(llm_backend="openai", llm_model="fast", llm_max_tokens=48,
-                                        llm_base_url=f"http://127.0.0.1:{port}/v1"))
+                                        llm_base_url=base_url))
         warm_up(chat)
         reply = chat.invoke(_qa_messages())
         assert "37" in reply.content
         assert "".join(c.content for c in chat.stream(_qa_messages())) == reply.content
         clipped = chat.invoke([HumanMessage(content="请写一篇关于城市公园的长文章。")], max_tokens=3)
         assert clipped.response_metadata["finish_reason"] == "length"  # the server got max_tokens
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
