@@ -78,15 +78,29 @@ def _mean(values: list) -> float | None:
 
 def run_answer_eval(items: list[EvalItem], ask, progress: bool = True) -> dict:
     """Ask every item's question through `ask(question) -> Answer` and score the answers."""
+    return compare_answers(items, {"": ask}, progress)[""]
+
+
+def compare_answers(items: list[EvalItem], systems: dict, progress: bool = True) -> dict[str, dict]:
+    """Ask every item of every system, {name: ask}, and score each system's answers.
+
+    The systems take turns item by item, the first one alternating, so that a change in machine
+    load hits all of them alike. Returns a report per system.
+    """
     from tqdm import tqdm
 
-    rows = []
-    started = time.perf_counter()
-    for item in tqdm(items, desc="answer eval", unit="q", disable=not progress):
-        rows.append(score_answer(item, ask(item.question)))
-    return {"kind": "answers", "items": len(items), "answerable": sum(1 for i in items if i.answerable),
-            "unanswerable": sum(1 for i in items if not i.answerable), "metrics": aggregate_answers(rows),
-            "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+    names = list(systems)
+    rows: dict[str, list] = {name: [] for name in names}
+    seconds = dict.fromkeys(names, 0.0)
+    for i, item in enumerate(tqdm(items, desc="answer eval", unit="q", disable=not progress)):
+        for name in names if i % 2 == 0 else names[::-1]:
+            started = time.perf_counter()
+            rows[name].append(score_answer(item, systems[name](item.question)))
+            seconds[name] += time.perf_counter() - started
+    counts = {"items": len(items), "answerable": sum(1 for i in items if i.answerable),
+              "unanswerable": sum(1 for i in items if not i.answerable)}
+    return {name: {"kind": "answers", **counts, "metrics": aggregate_answers(rows[name]),
+                   "seconds": round(seconds[name], 1), "rows": rows[name]} for name in names}
 
 
 def render_answer_markdown(report: dict, name: str, previous: dict | None) -> str:

@@ -158,6 +158,17 @@ def cmd_bench(args) -> int:
 
         return _write_bench(decode_speed(settings, repeats=args.repeat), Path(args.out),
                             f"decode-{settings.llm_model.replace('/', '_')}.json")
+    if args.stock:
+        from rag.bench import stock_comparison
+
+        from rag.bench import render_comparison
+
+        items = load_set(Path(args.set))
+        result = _stamped(stock_comparison(settings, items[: args.limit] if args.limit else items))
+        name = f"stock-comparison-{settings.llm_model.replace('/', '_')}"
+        _write_bench(result, Path(args.out), f"{name}.json")
+        (Path(args.out) / f"{name}.md").write_text(render_comparison(result), encoding="utf-8")
+        return 0
     if args.prefix:
         from rag.bench import follow_up_ttft
 
@@ -192,13 +203,17 @@ def cmd_bench(args) -> int:
     return _write_bench(result, Path(args.out), "retrieval.json")
 
 
-def _write_bench(result: dict, out: Path, name: str) -> int:
+def _stamped(result: dict) -> dict:
     from rag.evaluation import describe_machine
 
-    result = {**result, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine()}
+    return {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine(), **result}
+
+
+def _write_bench(result: dict, out: Path, name: str) -> int:
+    result = _stamped(result)
     out.mkdir(parents=True, exist_ok=True)
-    (out / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    (out / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "reports"}, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -252,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--decode", action="store_true",
                    help="instead: decode tokens/s of the llama.cpp adapter vs raw llama-cpp-python")
+    p.add_argument("--stock", action="store_true",
+                   help="instead: our pipeline against the stock LangChain recipe on --set, item by item")
+    p.add_argument("--limit", type=int, default=0, help="--stock: only the first N items")
     p.add_argument("--prefix", action="store_true",
                    help="instead: time to first token of follow-up questions with and without the kept "
                         "prompt prefix (2 × --repeat follow-ups)")
