@@ -5,10 +5,19 @@ The Python API: `rag.ask(question, history=None, **options) -> Answer`, `rag.str
 `rag.Settings` for configuration, `rag.RagError` and its subclasses for what can go wrong.
 """
 
-from rag.config import Settings
-from rag.errors import BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt, ModelUnavailable, RagError
-from rag.pipeline import Answer, ask, stream
-from rag.retrieve import HybridRetriever, Passage, retrieve
+import os
+
+# Offline unless told otherwise: no model-hub lookups, no telemetry. The bundled models are local
+# files; someone who wants a hub model downloaded sets HF_HUB_OFFLINE=0 (the error says so).
+for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
+                      ("GRADIO_ANALYTICS_ENABLED", "False")):
+    os.environ.setdefault(_name, _value)
+
+from rag.config import Settings  # noqa: E402  (after the offline switches, before any model import)
+from rag.errors import (BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt,  # noqa: E402
+                        ModelUnavailable, RagError)
+from rag.pipeline import Answer, ask, stream  # noqa: E402
+from rag.retrieve import HybridRetriever, Passage, retrieve  # noqa: E402
 
 __all__ = ["Answer", "ask", "stream", "BadQuestion", "CorpusError", "HybridRetriever", "IndexMismatch", "IndexNotBuilt",
            "ModelUnavailable", "Passage", "RagError", "Settings", "retrieve"]

@@ -61,12 +61,12 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
 
 
 def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> dict:
-    """Time to first token of follow-up questions, with the kept prompt prefix and without.
+    """Time to first token of follow-up questions, with the kept prompt prefixes and without.
 
-    A follow-up is condensed first (a turn with another prompt, which evicts llama.cpp's context),
-    so without the kept prefix the answer prompt is read in full. Each follow-up is asked both
-    ways, alternating which goes first, so a change in machine load hits both; greedy decoding
-    gives the same answer both ways, which the result checks.
+    A follow-up is first condensed, a turn with another prompt, which evicts llama.cpp's
+    context; then it is answered. Without kept prefixes both prompts are read in full. Each
+    follow-up is asked both ways, alternating which goes first, so a change in machine load hits
+    both; greedy decoding gives the same answer both ways, which the result checks.
 
     Args:
         settings: the configuration to measure (llama.cpp backend).
@@ -77,27 +77,31 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
     pipeline = Pipeline(settings)
     _, chat = pipeline._ensure_loaded()
     if not hasattr(chat, "keep_prefix"):
-        raise ValueError("the kept prefix is a llama.cpp feature: use the llama.cpp backend")
-    samples = pipeline._prefix_samples()
-    timings: dict[str, list[float]] = {"kept": [], "not kept": []}
+        raise ValueError("kept prefixes are a llama.cpp feature: use the llama.cpp backend")
+    modes = ("kept", "not kept")
+    timings = {mode: {"ttft_s": [], "condense_s": []} for mode in modes}
     same = True
     for i in range(min(pairs, len(questions) // 2)):
         earlier, question = questions[2 * i], questions[2 * i + 1]
         texts = set()
-        for mode in ("kept", "not kept") if i % 2 == 0 else ("not kept", "kept"):
-            chat.keep_prefix(*(samples if mode == "kept" else ()))
+        for mode in modes if i % 2 == 0 else modes[::-1]:
+            chat.keep_prefix()
+            if mode == "kept":
+                pipeline.keep_prefixes(chat)
             answer = pipeline.ask(question, history=[(earlier, "")])
-            timings[mode].append(answer.timings["ttft_s"] - answer.timings["condense_s"])
+            for key in ("ttft_s", "condense_s"):
+                timings[mode][key].append(answer.timings[key])
             texts.add(answer.text)
         same = same and len(texts) == 1
-    chat.keep_prefix(*samples)
-    medians = {mode: round(statistics.median(values), 3) for mode, values in timings.items()}
-    return {"model": settings.llm_model, "follow_ups": len(timings["kept"]),
-            "answer_ttft_s_p50": medians, "saved_s_p50": round(medians["not kept"] - medians["kept"], 3),
-            "answer_ttft_s": {mode: [round(v, 3) for v in values] for mode, values in timings.items()},
-            "same_answers": same,
-            "method": "TTFT of the answer after the condense turn (ttft_s - condense_s); "
-                      "each follow-up asked with and without the kept prefix, order alternating"}
+    pipeline.keep_prefixes(chat)
+    p50 = {mode: {key: round(statistics.median(v), 3) for key, v in values.items()}
+           for mode, values in timings.items()}
+    return {"model": settings.llm_model, "follow_ups": len(timings["kept"]["ttft_s"]), "p50": p50,
+            "ttft_saved_s_p50": round(p50["not kept"]["ttft_s"] - p50["kept"]["ttft_s"], 3),
+            "values": timings, "same_answers": same,
+            "method": "a follow-up (condensed with the history, then answered) asked with and without the "
+                      "kept prefixes, order alternating; ttft_s runs from the question to the answer's "
+                      "first token and includes condense_s"}
 
 
 def stock_comparison(settings: Settings, items: list, chunk_size: int = 300, chunk_overlap: int = 50,

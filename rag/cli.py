@@ -169,6 +169,8 @@ def cmd_bench(args) -> int:
         _write_bench(result, Path(args.out), f"{name}.json")
         (Path(args.out) / f"{name}.md").write_text(render_comparison(result), encoding="utf-8")
         return 0
+    if args.load:
+        return _write_bench(_load(settings, args), Path(args.out), f"load-{settings.llm_model.replace('/', '_')}.json")
     if args.prefix:
         from rag.bench import follow_up_ttft
 
@@ -201,6 +203,29 @@ def cmd_bench(args) -> int:
                   f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
     }
     return _write_bench(result, Path(args.out), "retrieval.json")
+
+
+def _load(settings, args) -> dict:
+    """Serve the app on a free loopback port in this process and load it with simulated users."""
+    import socket
+
+    from rag.evaluation import load_set
+    from rag.loadtest import run_load
+    from rag.pipeline import get_pipeline
+    from rag.ui import build_app, launch
+
+    get_pipeline(settings).warm()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_app(settings)
+    url = launch(demo, port=port, prevent_thread_lock=True)
+    try:
+        questions = [item.question for item in load_set(Path(args.set))]
+        return {"model": settings.llm_model, **run_load(url, questions, settings.llm_model, settings.llm_passages,
+                                                         args.users, args.seconds)}
+    finally:
+        demo.close()
 
 
 def _stamped(result: dict) -> dict:
@@ -270,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stock", action="store_true",
                    help="instead: our pipeline against the stock LangChain recipe on --set, item by item")
     p.add_argument("--limit", type=int, default=0, help="--stock: only the first N items")
+    p.add_argument("--load", action="store_true",
+                   help="instead: simulated users (gradio_client) against the app served on loopback")
+    p.add_argument("--users", type=int, default=8, help="--load: simultaneous users")
+    p.add_argument("--seconds", type=float, default=300, help="--load: how long questions are sent")
     p.add_argument("--prefix", action="store_true",
                    help="instead: time to first token of follow-up questions with and without the kept "
                         "prompt prefix (2 × --repeat follow-ups)")

@@ -104,7 +104,8 @@ def _transformers_chat(name: str, settings: Settings) -> BaseChatModel:
     except (OSError, ValueError, ImportError) as exc:
         raise ModelUnavailable(
             f"transformers could not load {name!r} ({exc}); give a local model folder or a Hugging "
-            f"Face id that is cached or reachable, or use RAG_LLM_BACKEND=llama.cpp with a preset."
+            f"Face id that is cached (to download one, with a network, set HF_HUB_OFFLINE=0 "
+            f"TRANSFORMERS_OFFLINE=0), or use RAG_LLM_BACKEND=llama.cpp with a preset."
         ) from exc
     greedy = settings.llm_temperature <= 0
     generation = {"max_new_tokens": settings.llm_max_tokens, "do_sample": not greedy,

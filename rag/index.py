@@ -29,7 +29,7 @@ import numpy as np
 from rag.checksums import sha256_file as _sha256
 from rag.config import Settings
 from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
-from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.errors import IndexMismatch, IndexNotBuilt, RagError
 from rag.crossling import build_glossary, pinyin_tokens, syllables_of
 from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
 from rag.textnorm import split_sentences
@@ -117,36 +117,41 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
-    faiss.write_index(dense, str(tmp / FAISS_FILE))
-    faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
-    (tmp / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
-    (tmp / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
-    with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as out:
-        for chunk, toks, pys in zip(chunks, tokens, pinyin):
-            row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
-        "dimension": int(embedder.dim),
-        "chunker_version": CHUNKER_VERSION,
-        "chunk_max_chars": settings.chunk_max_chars,
-        "tokenizer": TOKENIZER_ID,
-        "corpus_checksum": corpus.checksum,
-        "corpus_dir": str(settings.corpus_dir),
-        "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
-                   "sentences": len(sentences), "glossary": len(glossary), "skipped": len(corpus.skipped)},
-        "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
-        "files": {name: _sha256(tmp / name)
-                  for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "build_seconds": round(time.perf_counter() - started, 3),
-    }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    _fsync_dir(tmp)
-    final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
-    os.rename(tmp, final)
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
+        faiss.write_index(dense, str(tmp / FAISS_FILE))
+        faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
+        (tmp / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
+        (tmp / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
+        with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as out:
+            for chunk, toks, pys in zip(chunks, tokens, pinyin):
+                row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
+            "dimension": int(embedder.dim),
+            "chunker_version": CHUNKER_VERSION,
+            "chunk_max_chars": settings.chunk_max_chars,
+            "tokenizer": TOKENIZER_ID,
+            "corpus_checksum": corpus.checksum,
+            "corpus_dir": str(settings.corpus_dir),
+            "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
+                       "sentences": len(sentences), "glossary": len(glossary), "skipped": len(corpus.skipped)},
+            "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
+            "files": {name: _sha256(tmp / name)
+                      for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        _fsync_dir(tmp)
+        final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
+        os.rename(tmp, final)
+    except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RagError(f"could not write the index under {root} ({exc}); the previous index is unchanged. "
+                       f"Free disk space (or fix permissions) and run `rag index` again.") from exc
     _swap_current(root, final.name)
     _remove_old_builds(root, keep=final.name)
     index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,

@@ -72,19 +72,19 @@ def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 class PrefixCache:
-    """The key/value state of one prompt prefix, kept aside so that no other turn can evict it.
+    """Key/value states of fixed prompt openings, kept aside so that no other turn can evict them.
 
-    The prefix is the system prompt and the opening of the answer template, the same for every
-    question (~170 tokens, ~2.5 s of prompt processing on two cores). Its state is a few MB.
+    The openings are the answer prompt's (system prompt and template, ~170 tokens, ~2.5 s of
+    prompt processing on two cores) and the condense prompt's (instructions and examples). Each
+    state is a few MB.
     """
 
     def __init__(self, llama):
         self.llama = llama
-        self.tokens: list[int] = []
-        self._state = b""
+        self.entries: list[tuple[list[int], bytes]] = []  # (tokens, state of sequence 0)
 
     def store(self, tokens: Sequence[int]) -> None:
-        """Evaluate ``tokens`` in an empty context and keep the resulting state of sequence 0."""
+        """Evaluate ``tokens`` in an empty context and keep the resulting state."""
         import llama_cpp
 
         llama, tokens = self.llama, list(tokens)
@@ -94,10 +94,11 @@ class PrefixCache:
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-        self._state, self.tokens = bytes(buffer[:written]), tokens
+        self.entries = [e for e in self.entries if e[0] != tokens] + [(tokens, bytes(buffer[:written]))]
 
     def restore(self, tokens: Sequence[int]) -> int:
-        """Put the kept state back when ``tokens`` share more of it than the context now holds.
+        """Put back the kept state that covers most of ``tokens``, if it covers more than the
+        context now holds.
 
         Returns:
             How many of ``tokens`` the restored state covers; 0 when nothing was done.
@@ -105,17 +106,18 @@ class PrefixCache:
         import llama_cpp
 
         llama = self.llama
-        useful = _shared_prefix(self.tokens, tokens)
-        if not self._state or useful <= _shared_prefix(llama.input_ids[: llama.n_tokens], tokens):
+        kept, state = max(self.entries, key=lambda e: _shared_prefix(e[0], tokens), default=([], b""))
+        useful = _shared_prefix(kept, tokens)
+        if not useful or useful <= _shared_prefix(llama.input_ids[: llama.n_tokens], tokens):
             return 0
         ctx = llama._ctx.ctx
         llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-        buffer = (ctypes.c_uint8 * len(self._state)).from_buffer_copy(self._state)
-        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(self._state), 0) != len(self._state):
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(state), 0) != len(state):
             llama.reset()  # the state did not fit: the prompt is evaluated in full
             return 0
-        llama.input_ids[: len(self.tokens)] = self.tokens
-        llama.n_tokens = len(self.tokens)
+        llama.input_ids[: len(kept)] = kept
+        llama.n_tokens = len(kept)
         return useful
 
 
@@ -245,12 +247,13 @@ class LlamaCppChat(BaseChatModel):
         return self._runtime
 
     def keep_prefix(self, *samples: list[BaseMessage]) -> int:
-        """Keep the prompt prefix that ``samples`` share cached for good, and evaluate it now.
+        """Keep the prompt prefix that ``samples`` share cached for good (besides those kept
+        before), and evaluate it now.
 
         Args:
             samples: two or more prompts that differ where questions differ (say, two answer
                 prompts with different passages); what they share up to there is kept. None:
-                forget the kept prefix.
+                forget the kept prefixes.
         Returns:
             The kept prefix's length in tokens (0 when there is none).
         """

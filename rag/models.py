@@ -233,7 +233,8 @@ def _resolve_hub(model_id: str) -> EmbedderSpec:
     except Exception:  # LocalEntryNotFoundError and friends: not in the local HF cache
         if _hub_offline():
             raise ModelUnavailable(f"{model_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set "
-                                   f"(no local folder of that name either); {fix}.") from None
+                                   f"(no local folder of that name either); {fix}; or, with a network, set "
+                                   f"HF_HUB_OFFLINE=0 to let rag download it.") from None
         try:
             folder = snapshot_download(model_id, allow_patterns=HUB_PATTERNS)
         except Exception as exc:

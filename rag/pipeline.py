@@ -72,6 +72,7 @@ class Pipeline:
         self.searcher = searcher
         self.chat = chat
         self._lock = threading.Lock()
+        self._condense_kept = False
 
     def _ensure_loaded(self):
         with self._lock:
@@ -81,9 +82,10 @@ class Pipeline:
                 from rag.generate import make_chat_model
 
                 chat = make_chat_model(self.settings)
-                if self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix"):
-                    # llama.cpp: the prompt's fixed opening stays cached even after a condense or
-                    # translation turn, which would otherwise evict it (~2.5 s on two cores).
+                if self._keeps_prefixes(chat):
+                    # llama.cpp: the answer prompt's fixed opening stays cached although condense
+                    # and translation turns evict it (~2.5 s on two cores); the condense prompt's
+                    # is kept when the first follow-up comes, when keeping it costs nothing extra.
                     chat.keep_prefix(*self._prefix_samples())
                 self.chat = chat
         return self.searcher, self.chat
@@ -93,12 +95,26 @@ class Pipeline:
         from rag.generate import warm_up
 
         _, chat = self._ensure_loaded()
-        if not (self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix")):  # else primed while loading
+        if not self._keeps_prefixes(chat):  # else primed while loading
             warm_up(chat, self._prefix_samples()[0])
+
+    def _keeps_prefixes(self, chat) -> bool:
+        return self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix")
+
+    def keep_prefixes(self, chat) -> None:
+        """Have a llama.cpp chat model keep the answer and condense prompts' openings cached."""
+        chat.keep_prefix(*self._prefix_samples())
+        chat.keep_prefix(*self._condense_samples())
+        self._condense_kept = True
 
     def _prefix_samples(self) -> list[list]:
         """Two answer prompts that part at the first headline: what they share opens every prompt."""
         return [self._messages(word, "zh", [(word, word)]) for word in ("甲", "乙")]
+
+    @staticmethod
+    def _condense_samples() -> list[list]:
+        """Two condense prompts that part at the history: what they share opens every one."""
+        return [_condense_messages([(word, word)], word) for word in ("甲", "乙")]
 
     def stream(self, question, history=None, k: int | None = None,
                on_passages: Callable[[list[Passage], str], None] | None = None) -> Iterator[str | Answer]:
@@ -213,12 +229,11 @@ class Pipeline:
 
     def _condense(self, chat, question: str, history) -> str:
         turns = list(history)[-HISTORY_TURNS:]
-        lines = []
-        for asked, answered in turns:
-            lines.append(f"Q: {asked}")
-            lines.append(f"A: {str(answered)[:300]}")
-        prompt = fill("condense", history="\n".join(lines), question=question)
-        lines = chat.invoke([HumanMessage(prompt)], max_tokens=80).content.strip().splitlines()
+        with self._lock:
+            if not self._condense_kept and self._keeps_prefixes(chat):
+                chat.keep_prefix(*self._condense_samples())
+            self._condense_kept = True
+        lines = chat.invoke(_condense_messages(turns, question), max_tokens=80).content.strip().splitlines()
         rewritten = lines[0].strip().removeprefix("Rewritten question:").strip() if lines else ""
         # A rewrite that lost the question (empty, or far longer than history warrants) is not used.
         if not rewritten or len(rewritten) > 4 * len(question) + 200:
@@ -268,6 +283,15 @@ class Pipeline:
             return self.ask(value["question"], value.get("history"), value.get("k"))
 
         return RunnableLambda(run, name="rag")
+
+
+def _condense_messages(turns, question: str) -> list:
+    """The prompt that rewrites a follow-up question: earlier (question, answer) turns and it."""
+    lines = []
+    for asked, answered in turns:
+        lines.append(f"Q: {asked}")
+        lines.append(f"A: {str(answered)[:300]}")
+    return [HumanMessage(fill("condense", history="\n".join(lines), question=question))]
 
 
 # Words that point back into the conversation, and the length under which a question usually does.

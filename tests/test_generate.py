@@ -430,7 +430,14 @@ def test_the_kept_prefix_comes_back_after_another_turn_evicts_it():
     assert again.response_metadata["restored_prefix_tokens"] == kept
     assert again.usage_metadata["input_token_details"]["cache_read"] == kept
     assert again.content == expected.content and "37" in again.content  # greedy: identical
-    # The context holds it again: nothing to restore.
+    # A second prefix is kept beside the first; each comes back for its own prompts.
+    rewrite = [[HumanMessage(content=f"把下面的问题改写得更完整，只输出问题。\n问题：{w}")] for w in ("甲", "乙")]
+    kept_too = chat.keep_prefix(*rewrite)
+    assert kept_too > 5
+    assert chat.invoke([system, question]).response_metadata["restored_prefix_tokens"] == kept
+    assert chat.invoke(rewrite[0], max_tokens=2).response_metadata["restored_prefix_tokens"] == kept_too
+    assert chat.invoke([system, question]).content == expected.content
+    # The context holds it: nothing to restore.
     assert chat.invoke([system, question]).response_metadata["restored_prefix_tokens"] == 0
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.errors import IndexMismatch, IndexNotBuilt, RagError
 from rag.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE, build_index,
                        load_index, read_manifest)
 from rag.corpus import corpus_checksum, page_files
@@ -149,4 +151,30 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
     leftovers = [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers, "the half-written build should be in a temporary folder"
     build_index(settings, hash_embedder, progress=False)  # the next run recovers and tidies up
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("victim", ["faiss", "chunks"])
+def test_a_full_disk_while_writing_leaves_the_old_index_serving(settings, hash_embedder, monkeypatch, victim):
+    build_index(settings, hash_embedder, progress=False)
+    before = (settings.index_dir / CURRENT).resolve()
+    if victim == "faiss":  # faiss reports a failed write as RuntimeError
+        import faiss
+
+        def full(index, path):
+            raise RuntimeError(f"Error: fwrite to {path} failed: No space left on device")
+        monkeypatch.setattr(faiss, "write_index", full)
+    else:
+        real_open = Path.open
+
+        def full(self, mode="r", *args, **kwargs):
+            if self.name == "chunks.jsonl" and "w" in mode:
+                raise OSError(errno.ENOSPC, "No space left on device", str(self))
+            return real_open(self, mode, *args, **kwargs)
+        monkeypatch.setattr(Path, "open", full)
+    with pytest.raises(RagError, match="No space left on device.*previous index is unchanged.*rag index"):
+        build_index(settings, hash_embedder, progress=False)
+    monkeypatch.undo()
+    assert (settings.index_dir / CURRENT).resolve() == before
+    assert load_index(settings, hash_embedder.spec, _checksum(settings)).faiss_index.ntotal > 0
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]

@@ -143,6 +143,33 @@ def test_follow_up_is_rewritten_with_history(make):
     assert not answer.abstained and "70万元" in answer.text
 
 
+class PrefixKeepingChat(ScriptedChat):
+    """A scripted chat model that records the prompt openings it is asked to keep cached."""
+
+    kept: list
+
+    def keep_prefix(self, *samples):
+        self.kept.append(samples)
+        return 1
+
+
+def test_the_condense_prompts_opening_is_kept_at_the_first_follow_up(seed_settings, seed_searcher):
+    replies = ["清泉村有多少人做电商？", "清泉村有300多人做电商[1]。"] * 2
+    chat = PrefixKeepingChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[], kept=[])
+    pipeline = Pipeline(seed_settings, seed_searcher, chat)
+    history = [("清泉村去年电商交易额是多少？", "超两亿元[1]。")]
+    pipeline.ask("那村里有多少人做电商？", history=history)
+    pipeline.ask("那村里有多少人做电商？", history=history)
+    assert len(chat.kept) == 1  # once, at the first follow-up
+    first, second = (sample[0].content for sample in chat.kept[0])
+    opening = first[: next(i for i, (a, b) in enumerate(zip(first, second)) if a != b)]
+    assert opening.startswith("Rewrite the last question") and chat.seen[0][0].content.startswith(opening)
+    off = PrefixKeepingChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[], kept=[])
+    Pipeline(dataclasses.replace(seed_settings, llm_keep_prefix=False), seed_searcher, off).ask(
+        "那村里有多少人做电商？", history=history)
+    assert off.kept == []
+
+
 def test_a_follow_up_the_model_leaves_unchanged_takes_the_last_question_along(make):
     pipeline, _ = make("那里投入了多少资金？", "水头镇投入近70万元建设和食堂[1]。")
     answer = pipeline.ask("那里投入了多少资金？", history=[("水头镇的“和食堂”面向哪些老人开放？", "70周岁以上老人[1]。")])

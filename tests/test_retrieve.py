@@ -97,7 +97,8 @@ def test_missing_corpus_folder_is_reported(tmp_path, hash_embedder):
 
 @pytest.mark.parametrize("question, message", [
     ("", "empty"), ("   \n\t ", "empty"), ("\u200b\u200b", "empty"),
-    ("问" * 20_000, "20,000 characters"), ("？？!!…", "no words"), ("🙂🙂", "no words"), (b"\xff\xfe\x00bad", "UTF-8"), (None, "must be text"),
+    ("问" * 20_000, "20,000 characters"), ("问" * 200_000, "200,000 characters"), ("\x00\x07\x1b\u2060", "empty"),
+    ("？？!!…", "no words"), ("🙂🙂", "no words"), (b"\xff\xfe\x00bad", "UTF-8"), (None, "must be text"),
 ])
 def test_bad_questions_get_clear_messages(question, message):
     with pytest.raises(BadQuestion, match=message):
@@ -107,6 +108,12 @@ def test_bad_questions_get_clear_messages(question, message):
 def test_question_is_cleaned():
     assert validate_question("  苍南\u200b县\x07有多少  村社？ ", Settings()) == "苍南县有多少 村社？"
     assert validate_question("清泉村".encode(), Settings()) == "清泉村"
+
+
+def test_mixed_scripts_and_emoji_are_searched_as_they_are(searcher):
+    question = validate_question("🙂 Qingquan 清泉村 e-commerce 交易额？🚀", Settings())
+    assert question == "🙂 Qingquan 清泉村 e-commerce 交易额？🚀"
+    assert any("清泉村" in p.text for p in searcher.search(question, 5))
 
 
 @pytest.mark.parametrize("k", [0, -1, 51, 2.5, "5"])

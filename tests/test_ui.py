@@ -238,6 +238,69 @@ def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
         demo.close()
 
 
+def test_bad_input_through_the_api_gets_a_message_and_the_app_keeps_serving(settings, searcher):
+    import urllib.error
+    import urllib.request
+
+    from gradio_client import Client
+
+    reply = "清泉村去年交易额超两亿元[1]。"
+    chat = scripted(reply, reply)
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, searcher, chat))
+    url = launch(demo, port=free_port(), prevent_thread_lock=True)
+    try:
+        client = Client(url, verbose=False)
+        for question, message in (("", "empty"), (" \u200b\t", "empty"), ("问" * 200_000, "200,000 characters"),
+                                  ("？！…", "no words"), ("\x00\x1b", "empty")):
+            with pytest.raises(Exception, match=message):
+                client.predict(question=question, api_name="/ask")
+        for passages in (500, -1):  # the API's k
+            with pytest.raises(Exception, match="passages must be a whole number from 1 to"):
+                client.predict(question=QINGQUAN, passages=passages, api_name="/ask")
+        request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call/ask", method="POST",
+                                         data=b'{"data": ["\xff\xfe\xc3("]}',
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:  # invalid UTF-8 on the wire
+            urllib.request.urlopen(request, timeout=30)
+        assert 400 <= refused.value.code < 500
+        assert client.predict(question=QINGQUAN, api_name="/ask")["text"] == reply  # still serving
+    finally:
+        demo.close()
+
+
+class FailingOnceChat(ScriptedChat):
+    """A scripted chat model whose first answer breaks off after a few words, as a lost server would."""
+
+    failed: list
+
+    def _stream(self, *args, **kwargs):
+        for n, chunk in enumerate(super()._stream(*args, **kwargs)):
+            if n == 1 and not self.failed:
+                self.failed.append(True)
+                raise ConnectionError("the LLM server went away")
+            yield chunk
+
+
+def test_an_llm_failing_mid_answer_is_shown_and_the_app_keeps_serving(settings, searcher):
+    from gradio_client import Client
+
+    reply = "清泉村去年交易额 超两亿元[1]。"  # the fake streams it in two pieces
+    chat = FailingOnceChat(messages=iter([AIMessage(content=reply)] * 3), seen=[], failed=[])
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, searcher, chat))
+    url = launch(demo, port=free_port(), prevent_thread_lock=True)
+    try:
+        client = Client(url, verbose=False)
+        messages, _, _ = client.predict(QINGQUAN, "qwen-1.5b", 4, api_name="/chat")
+        content = messages[1]["content"]
+        shown = content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+        assert chat.failed and "rag-failed" in shown and "Traceback" not in shown
+        assert "ConnectionError: the LLM server went away" in shown
+        result = Client(url, verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert result["text"] == reply and not result["abstained"]  # still serving
+    finally:
+        demo.close()
+
+
 def test_status_line_names_the_index_or_what_to_do(app_with, settings, warnings):
     assert "pages ·" in app_with("x").status() and "embedder hash-256" in app_with("x").status()
 

@@ -1,0 +1,136 @@
+"""Exposure: loopback by default, logins, no network at run time, nothing unpickled."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rag.cli import build_parser, main
+from rag.pipeline import Pipeline
+from rag.ui import build_app, launch
+
+from conftest import ROOT
+from test_pipeline import scripted
+from test_ui import QINGQUAN, free_port
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its way out (no packet is sent), or None without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_the_app_listens_on_loopback_only_unless_told(settings, seed_searcher):
+    assert build_parser().parse_args(["chat"]).host == "127.0.0.1"
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted("x")))
+    port = free_port()
+    url = launch(demo, port=port, prevent_thread_lock=True)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        outside = _outside_address()
+        if outside:  # the same port on the machine's other address is closed
+            with pytest.raises(OSError):
+                socket.create_connection((outside, port), timeout=5).close()
+    finally:
+        demo.close()
+
+
+def test_auth_keeps_out_who_has_no_login(settings, seed_searcher):
+    from gradio_client import Client
+
+    reply = "清泉村去年交易额超两亿元[1]。"
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted(reply, reply)))
+    url = launch(demo, port=free_port(), auth=("reader", "s3cret"), prevent_thread_lock=True)
+    try:
+        for login in (None, ("reader", "wrong")):
+            with pytest.raises(Exception):
+                Client(url, auth=login, verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        answer = Client(url, auth=("reader", "s3cret"), verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert answer["text"] == reply
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("value", ["reader", "reader:", ":s3cret"])
+def test_a_malformed_login_is_refused_before_anything_starts(capsys, value):
+    assert main(["chat", "--auth", value]) == 2
+    assert "--auth takes user:password" in capsys.readouterr().err
+
+
+def test_the_product_switches_model_hubs_offline_unless_told():
+    probe = "import os, rag; print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["1", "1"], out.stderr
+    env.update(HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0")  # a user who wants downloads says so
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["0", "0"], out.stderr
+
+
+def test_nothing_is_unpickled():
+    risky = re.compile(r"^\s*(import pickle|from pickle|import dill|import joblib)|pickle\.loads?\(|torch\.load\(|"
+                       r"allow_pickle\s*=\s*True|allow_dangerous_deserialization|load_local\(", re.M)
+    found = [f"{path.relative_to(ROOT)}: {m.group(0).strip()}" for path in sorted((ROOT / "rag").rglob("*.py"))
+             for m in risky.finditer(path.read_text(encoding="utf-8"))]
+    assert found == []
+    assert risky.search("data = pickle.load(f)") and risky.search("FAISS.load_local(p, e, allow_dangerous_deserialization=True)")
+
+
+NO_NETWORK = textwrap.dedent("""
+    # Loaded at start-up (sitecustomize): any connection off this machine fails and is written down.
+    import os, socket
+    _log = os.environ["RAG_TEST_NETWORK_LOG"]
+    _connect = socket.socket.connect
+
+    def _local(address):
+        host = address[0] if isinstance(address, tuple) else address
+        return not isinstance(address, tuple) or host in ("127.0.0.1", "::1", "localhost")
+
+    def connect(self, address):
+        if not _local(address):
+            with open(_log, "a") as log:
+                log.write(repr(address) + "\\n")
+            raise OSError("network disabled for this process")
+        return _connect(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "::1", "localhost", None):
+            with open(_log, "a") as log:
+                log.write(f"getaddrinfo {host}\\n")
+            raise socket.gaierror("network disabled for this process")
+        return _getaddrinfo(host, *args, **kwargs)
+
+    _getaddrinfo = socket.getaddrinfo
+    socket.socket.connect = connect
+    socket.getaddrinfo = getaddrinfo
+""")
+
+
+@pytest.mark.slow  # the bundled embedder and LLM, in a second process
+def test_a_question_is_answered_with_the_network_cut_off(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_NETWORK, encoding="utf-8")
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    log = tmp_path / "network.log"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "GRADIO_ANALYTICS_ENABLED")}
+    env.update(PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{ROOT}", RAG_TEST_NETWORK_LOG=str(log),
+               RAG_CORPUS_DIR=str(tmp_path / "seeds"), RAG_INDEX_DIR=str(tmp_path / "vectorstore"))
+    result = subprocess.run([sys.executable, "-m", "rag", "ask", "水头镇建设安居小区“和食堂”投入了多少资金？"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "70万" in result.stdout and "强化党建“驱动力”，打开群众幸福门" in result.stdout
+    assert not log.exists(), log.read_text()
