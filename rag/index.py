@@ -11,6 +11,8 @@ Layout under the index folder (`vectorstore/`):
     build-<time>/glossary.json   English → corpus words, from CC-CEDICT (see rag.crossling)
 
 No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `current` untouched.
+Vectors are also kept by text in the embedding cache (`rag.embedcache`), so a rebuild embeds only
+new or changed text and an interrupted build resumes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rag.config import Settings
 from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
 from rag.errors import IndexMismatch, IndexNotBuilt, RagError
 from rag.crossling import build_glossary, pinyin_tokens, syllables_of
+from rag.embedcache import EmbeddingCache
 from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
 from rag.textnorm import split_sentences
 
@@ -86,7 +89,7 @@ def _faiss():
 
 
 def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
-                progress: bool = True) -> tuple[HybridIndex, Corpus]:
+                progress: bool = True, reuse: bool = True) -> tuple[HybridIndex, Corpus]:
     """Build the index for the corpus folder and swap it in atomically.
 
     Args:
@@ -94,6 +97,8 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         embedder: an object with `embed_passages`, `dim` and `spec`; loaded from settings if None.
         corpus: an already loaded corpus (else read from `settings.corpus_dir`).
         progress: show a progress bar while embedding.
+        reuse: take the vectors of texts embedded before from the embedding cache
+            (`rag.embedcache`) and save new ones there; False embeds everything (benchmarks).
     Returns:
         The loaded new index and the corpus it was built from.
     """
@@ -107,7 +112,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     chunks = corpus.chunks
     sentences, owners = _sentences(chunks)
     tokens, pinyin, keyword_index, glossary = _keyword_side(chunks)
-    chunk_vectors, sentence_vectors = _embed(embedder, chunks, sentences, owners, settings, progress)
+    chunk_vectors, sentence_vectors = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
     faiss = _faiss()
     dense = faiss.IndexFlatIP(int(embedder.dim))
     dense.add(chunk_vectors)
@@ -159,8 +164,9 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     return index, corpus
 
 
-def _embed(embedder, chunks, sentences, owners, settings, progress):
-    """Chunk and sentence vectors, L2-normalised, from one embedding pass.
+def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
+    """Chunk and sentence vectors, L2-normalised, from one embedding pass (of the texts not in the
+    embedding cache, when ``reuse``).
 
     A chunk with sentence vectors is not embedded again as a whole: its vector is the normalised
     sum of its sentences' vectors and its headline's. That halves the embedding work of a build
@@ -170,8 +176,12 @@ def _embed(embedder, chunks, sentences, owners, settings, progress):
     whole = [i for i in range(len(chunks)) if i not in has_sentences]
     headlines = sorted({chunks[i].article for i in has_sentences})
     texts = [chunks[i].context_text for i in whole] + headlines + sentences
-    vectors = np.ascontiguousarray(embedder.embed_passages(
-        texts, batch_size=settings.embed_batch_size, show_progress=progress), dtype=np.float32)
+    if reuse:
+        cache = EmbeddingCache.for_embedder(settings.cache_dir, embedder.spec)
+        vectors = cache.embed(embedder, texts, settings.embed_batch_size, progress)
+    else:
+        vectors = np.ascontiguousarray(embedder.embed_passages(
+            texts, batch_size=settings.embed_batch_size, show_progress=progress), dtype=np.float32)
     faiss = _faiss()
     faiss.normalize_L2(vectors)
     chunk_vectors = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)

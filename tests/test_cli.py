@@ -8,7 +8,7 @@ import pytest
 
 import rag.models
 from rag.cli import main
-from rag.index import CURRENT, FAISS_FILE, MANIFEST
+from rag.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST
 
 from conftest import HashEmbedder
 
@@ -62,7 +62,7 @@ def test_empty_corpus_folder(cli, settings):
     assert code == 2 and "no pages" in err and "rag index" in err
 
 
-@pytest.mark.parametrize("damage", ["delete-folder", "corrupt-faiss", "corrupt-manifest"])
+@pytest.mark.parametrize("damage", ["delete-folder", "corrupt-faiss", "corrupt-manifest", "truncate-chunks"])
 def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
     assert cli("index", "--quiet")[0] == 0
     current = settings.index_dir / CURRENT
@@ -70,8 +70,11 @@ def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
         shutil.rmtree(settings.index_dir)
     elif damage == "corrupt-faiss":
         (current / FAISS_FILE).write_bytes(b"garbage")
-    else:
+    elif damage == "corrupt-manifest":
         (current / MANIFEST).write_text("{", encoding="utf-8")
+    else:  # the chunk store cut off mid-line, as by a full disk or a crash outside rag
+        chunks = current / CHUNKS_FILE
+        chunks.write_bytes(chunks.read_bytes()[: chunks.stat().st_size // 2])
     code, out, err = cli("search", "安吉县流动药车携带了多少种常用药品？")
     assert code == 0 and "Rebuilding" in err and "送药进村" in out
 

@@ -140,7 +140,8 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
             os._exit(9)  # like kill -9 right after the first file is written
         faiss.write_index = dying_write
         build_index(Settings(corpus_dir=__import__('pathlib').Path({str(settings.corpus_dir)!r}),
-                             index_dir=__import__('pathlib').Path({str(settings.index_dir)!r})),
+                             index_dir=__import__('pathlib').Path({str(settings.index_dir)!r}),
+                             cache_dir=__import__('pathlib').Path({str(settings.cache_dir)!r})),
                     HashEmbedder(), progress=False)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -151,6 +152,37 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
     leftovers = [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers, "the half-written build should be in a temporary folder"
     build_index(settings, hash_embedder, progress=False)  # the next run recovers and tidies up
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow  # the bundled embedder, in `rag index` processes
+def test_kill_9_during_rag_index_leaves_the_old_index_serving(tmp_path):
+    import os
+    import signal
+    import time
+
+    from rag.config import Settings
+
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    env = {**os.environ, "RAG_CORPUS_DIR": str(tmp_path / "seeds"), "RAG_INDEX_DIR": str(tmp_path / "vs"),
+           "PYTHONPATH": str(ROOT)}
+    index = [sys.executable, "-m", "rag", "index"]
+    assert subprocess.run(index + ["--quiet"], env=env, capture_output=True, timeout=300).returncode == 0
+    settings = Settings(corpus_dir=tmp_path / "seeds", index_dir=tmp_path / "vs")
+    before = (settings.index_dir / CURRENT).resolve()
+    page = tmp_path / "seeds" / "900_new.md"
+    page.write_text("# 新的一页\n\n" + "城南社区夜间图书室于今年5月开放，已接待居民3200人次。" * 5, encoding="utf-8")
+    build = subprocess.Popen(index, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    while b"%" not in seen and build.poll() is None:  # the progress bar: it is embedding
+        seen += build.stderr.read1(256)
+    time.sleep(0.5)
+    os.kill(build.pid, signal.SIGKILL)
+    assert build.wait(timeout=30) == -signal.SIGKILL
+    assert (settings.index_dir / CURRENT).resolve() == before
+    assert load_index(settings).faiss_index.ntotal > 0  # the old index still loads and serves
+    again = subprocess.run(index + ["--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "Indexed 6 pages" in again.stderr, again.stderr
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 

@@ -1,0 +1,73 @@
+"""The embedding cache (rag.embedcache): only new text is embedded; interrupted builds resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rag.embedcache import SHARD_ROWS, EmbeddingCache
+from rag.index import build_index, load_index
+
+from conftest import HashEmbedder
+
+
+class CountingEmbedder(HashEmbedder):
+    """A hash embedder that records the texts it embeds and can be told to fail after n calls."""
+
+    def __init__(self, fail_after: int | None = None):
+        super().__init__()
+        self.texts: list[str] = []
+        self.fail_after = fail_after
+
+    def embed_passages(self, texts, batch_size=32, show_progress=False):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt  # as Ctrl+C would
+        self.texts += list(texts)
+        return super().embed_passages(texts, batch_size, show_progress)
+
+
+def _vectors(settings):
+    index = load_index(settings)
+    return index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
+
+
+def test_a_rebuild_embeds_only_new_text_and_gives_the_same_index(settings, corpus_dir):
+    first = CountingEmbedder()
+    build_index(settings, first, progress=False)
+    fresh = _vectors(settings)
+    again = CountingEmbedder()
+    build_index(settings, again, progress=False)
+    assert first.texts and again.texts == []  # nothing changed: nothing embedded
+    assert np.allclose(_vectors(settings), fresh)
+    (corpus_dir / "900_new.md").write_text("# 新的一页\n\n城南社区夜间图书室于今年5月开放，已接待居民3200人次。"
+                                          "图书室共有藏书8000册，由社区志愿者轮流值守。", encoding="utf-8")
+    added = CountingEmbedder()
+    build_index(settings, added, progress=False)
+    assert added.texts and all("图书室" in t or "新的一页" in t for t in added.texts), added.texts
+
+
+def test_an_interrupted_build_resumes_where_it_stopped(settings):
+    interrupted = CountingEmbedder(fail_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(settings, interrupted, progress=False)
+    assert len(interrupted.texts) == SHARD_ROWS  # one shard was saved before the interruption
+    resumed = CountingEmbedder()
+    build_index(settings, resumed, progress=False)
+    assert resumed.texts and not set(resumed.texts) & set(interrupted.texts)
+    reference = dataclasses.replace(settings, index_dir=settings.index_dir.parent / "reference")
+    build_index(reference, CountingEmbedder(), progress=False, reuse=False)
+    assert np.allclose(_vectors(settings), _vectors(reference))
+
+
+def test_a_damaged_shard_is_ignored_and_re_embedded(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    embedder = CountingEmbedder()
+    cache.embed(embedder, ["甲乙丙", "丁戊己"], batch_size=8)
+    for shard in tmp_path.glob("shard-*.npy"):
+        shard.write_bytes(b"not an array")
+    again = CountingEmbedder()
+    vectors = EmbeddingCache(tmp_path).embed(again, ["甲乙丙", "丁戊己"], batch_size=8)
+    assert again.texts == ["甲乙丙", "丁戊己"] and vectors.shape == (2, embedder.dim)
+    assert EmbeddingCache(tmp_path).embed(CountingEmbedder(), ["甲乙丙"], batch_size=8).shape == (1, embedder.dim)
