@@ -148,3 +148,45 @@ def render_comparison(result: dict) -> str:
         cells = ["–" if metrics.get(c) is None else f"{metrics[c]:.3f}" for c in columns]
         lines.append(f"| {name} | {metrics['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 20, seed: int = 0) -> dict:
+    """Keyword search at ``documents`` synthetic passages: build time and query latency of our
+    sparse BM25, and of rank-bm25's loop over passages when it is installed (the test extra).
+
+    The passages recombine 2-4 random sentences of the corpus (tokenised once); the queries are
+    the openings of random chunks.
+    """
+    import random
+
+    from rag.corpus import load_corpus
+    from rag.keywords import BM25Index, tokenize
+    from rag.textnorm import split_sentences
+
+    chunks = load_corpus(settings.corpus_dir, settings.chunk_max_chars).chunks
+    sentences = [tokenize(s) for c in chunks for s in split_sentences(c.text) if s.strip()]
+    rng = random.Random(seed)
+    docs = [[t for _ in range(rng.randint(2, 4)) for t in rng.choice(sentences)] for _ in range(documents)]
+    asked = [tokenize(c.text[:40]) for c in rng.sample(chunks, min(queries, len(chunks)))]
+
+    def measure(build, score) -> dict:
+        started = time.perf_counter()
+        index = build(docs)
+        built = time.perf_counter() - started
+        times = []
+        for q in asked:
+            started = time.perf_counter()
+            score(index, q)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        return {"build_s": round(built, 2), "query_ms_p50": round(statistics.median(times), 2),
+                "query_ms_p95": round(times[int(0.95 * (len(times) - 1))], 2)}
+
+    result = {"documents": documents, "queries": len(asked),
+              "sparse_bm25": measure(BM25Index, lambda index, q: index.scores(q))}
+    try:
+        from rank_bm25 import BM25Okapi
+    except ImportError:
+        return result
+    result["rank_bm25"] = measure(BM25Okapi, lambda index, q: index.get_scores([t for t in q if t in index.idf]))
+    return result

@@ -147,6 +147,7 @@ def _answer_eval(args, settings, items) -> int:
 
 def cmd_bench(args) -> int:
     """Index build time with models loaded, and retrieval latency over an evaluation set's questions."""
+    from rag.bench import keyword_scale
     from rag.evaluation import load_set
     from rag.index import build_index
     from rag.models import load_embedder
@@ -206,6 +207,7 @@ def cmd_bench(args) -> int:
                         "max": round(latencies[-1], 2)},
         "method": "rag.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
                   f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
+        "keywords_at_100k": keyword_scale(settings),
     }
     return _write_bench(result, Path(args.out), "retrieval.json")
 
