@@ -79,7 +79,8 @@ def cmd_index(args) -> int:
     for name, reason in corpus.skipped:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
     print(f"Indexed {counts['pages']} pages → {counts['articles']} articles → {counts['chunks']} chunks "
-          f"with {index.manifest['embedder']['name']} ({index.manifest['dimension']}-dim) "
+          f"with {index.manifest['embedder']['name']} ({index.manifest['dimension']}-dim; "
+          f"{counts.get('embedded', 0)} texts embedded now, the rest from the embedding cache) "
           f"in {time.perf_counter() - started:.1f} s (build {index.manifest['build_seconds']:.1f} s); "
           f"saved to {index.path}")
     return 0
@@ -170,6 +171,13 @@ def cmd_bench(args) -> int:
         _write_bench(result, Path(args.out), f"{name}.json")
         (Path(args.out) / f"{name}.md").write_text(render_comparison(result), encoding="utf-8")
         return 0
+    if args.scale:
+        from rag.bench import scale_bench
+
+        sizes = [int(size) for size in args.scale.split(",")]
+        questions = [item.question for item in load_set(Path(args.set))]
+        return _write_bench(scale_bench(settings, sizes, questions, args.repeat), Path(args.out),
+                            f"scale-{'-'.join(map(str, sizes))}.json")
     if args.load:
         return _write_bench(_load(settings, args), Path(args.out), f"load-{settings.llm_model.replace('/', '_')}.json")
     if args.prefix:
@@ -302,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stock", action="store_true",
                    help="instead: our pipeline against the stock LangChain recipe on --set, item by item")
     p.add_argument("--limit", type=int, default=0, help="--stock: only the first N items")
+    p.add_argument("--scale", metavar="SIZES",
+                   help="instead: index build and retrieval over synthetic corpora of SIZES paragraphs, "
+                        "e.g. 10000,100000")
     p.add_argument("--load", action="store_true",
                    help="instead: simulated users (gradio_client) against the app served on loopback")
     p.add_argument("--users", type=int, default=8, help="--load: simultaneous users")

@@ -30,6 +30,8 @@ class Settings:
     chunk_max_chars: int = 350
     top_k: int = 5
     max_question_chars: int = 2000
+    # Vectors from which a FAISS index is HNSW instead of exact (rag.index.vector_index).
+    hnsw_from: int = 100_000
     # Candidates each retriever contributes before fusion.
     fusion_depth: int = 30
     # The LLM: backend "llama.cpp" | "transformers" | "openai"; model is a preset name

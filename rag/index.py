@@ -38,6 +38,7 @@ from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
 from rag.textnorm import split_sentences
 
 FORMAT_VERSION = 2
+HNSW_EF_SEARCH = 128  # candidates an HNSW search visits: recall against speed
 MANIFEST = "manifest.json"
 FAISS_FILE = "faiss.index"
 SENTENCES_FILE = "sentences.index"
@@ -112,12 +113,10 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     chunks = corpus.chunks
     sentences, owners = _sentences(chunks)
     tokens, pinyin, keyword_index, glossary = _keyword_side(chunks)
-    chunk_vectors, sentence_vectors = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
+    chunk_vectors, sentence_vectors, embedded = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
     faiss = _faiss()
-    dense = faiss.IndexFlatIP(int(embedder.dim))
-    dense.add(chunk_vectors)
-    sentence_index = faiss.IndexFlatIP(int(embedder.dim))
-    sentence_index.add(sentence_vectors)
+    dense = vector_index(chunk_vectors, settings.hnsw_from)
+    sentence_index = vector_index(sentence_vectors, settings.hnsw_from)
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -142,6 +141,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
             "corpus_checksum": corpus.checksum,
             "corpus_dir": str(settings.corpus_dir),
             "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
+                       "embedded": embedded,
                        "sentences": len(sentences), "glossary": len(glossary), "skipped": len(corpus.skipped)},
             "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
             "files": {name: _sha256(tmp / name)
@@ -164,9 +164,25 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     return index, corpus
 
 
+def vector_index(vectors: np.ndarray, hnsw_from: int):
+    """An inner-product FAISS index over ``vectors``: exact (Flat) below ``hnsw_from`` rows, HNSW
+    (M 32) from there on, where exact search stops being cheap (eval/bench/scale-*.json measures
+    both, with HNSW's recall against Flat)."""
+    faiss = _faiss()
+    dim = int(vectors.shape[1])
+    if len(vectors) >= hnsw_from:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
 def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     """Chunk and sentence vectors, L2-normalised, from one embedding pass (of the texts not in the
-    embedding cache, when ``reuse``).
+    embedding cache, when ``reuse``), and how many texts were embedded.
 
     A chunk with sentence vectors is not embedded again as a whole: its vector is the normalised
     sum of its sentences' vectors and its headline's. That halves the embedding work of a build
@@ -176,9 +192,12 @@ def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     whole = [i for i in range(len(chunks)) if i not in has_sentences]
     headlines = sorted({chunks[i].article for i in has_sentences})
     texts = [chunks[i].context_text for i in whole] + headlines + sentences
+    embedded = len(texts)
     if reuse:
         cache = EmbeddingCache.for_embedder(settings.cache_dir, embedder.spec)
+        before = len(cache.vectors)
         vectors = cache.embed(embedder, texts, settings.embed_batch_size, progress)
+        embedded = len(cache.vectors) - before
     else:
         vectors = np.ascontiguousarray(embedder.embed_passages(
             texts, batch_size=settings.embed_batch_size, show_progress=progress), dtype=np.float32)
@@ -192,7 +211,7 @@ def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     for i in has_sentences:
         chunk_vectors[i] += headline_vectors[chunks[i].article]
     faiss.normalize_L2(chunk_vectors)
-    return chunk_vectors, np.ascontiguousarray(sentence_vectors)
+    return chunk_vectors, np.ascontiguousarray(sentence_vectors), embedded
 
 
 def _keyword_side(chunks: list[Chunk]):
@@ -321,6 +340,9 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
     try:
         dense = _faiss().read_index(str(folder / FAISS_FILE))
         sentence_index = _faiss().read_index(str(folder / SENTENCES_FILE))
+        for loaded in (dense, sentence_index):
+            if hasattr(loaded, "hnsw"):
+                loaded.hnsw.efSearch = HNSW_EF_SEARCH
         owners = np.asarray(json.loads((folder / OWNERS_FILE).read_text(encoding="utf-8")), dtype=np.int64)
         glossary = json.loads((folder / GLOSSARY_FILE).read_text(encoding="utf-8"))
         chunks, tokens, pinyin = [], [], []

@@ -65,6 +65,14 @@ class Passage:
         return Document(page_content=text, metadata=metadata, id=self.chunk_id)
 
 
+def _top(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Positions of the ``depth`` highest scores, best first, without sorting them all (100k+)."""
+    if depth >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    top = np.argpartition(-scores, depth - 1)[:depth]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
 def validate_question(question, settings: Settings) -> str:
     """Clean a question and reject what cannot be searched.
 
@@ -118,7 +126,7 @@ class HybridSearcher:
         candidates.update(dict.fromkeys(sentence_best))
         signals = self._keyword_signals(question)
         for weight, scores in signals:
-            candidates.update(dict.fromkeys(int(i) for i in np.argsort(-scores)[:depth] if scores[i] > 0))
+            candidates.update(dict.fromkeys(int(i) for i in _top(scores, depth) if scores[i] > 0))
         cand = np.fromiter(candidates, dtype=np.int64)
         dense = index.faiss_index.reconstruct_batch(cand) @ query[0]
         dense = np.maximum(dense, [sentence_best.get(int(i), -1.0) for i in cand])

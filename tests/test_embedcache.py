@@ -40,6 +40,7 @@ def test_a_rebuild_embeds_only_new_text_and_gives_the_same_index(settings, corpu
     again = CountingEmbedder()
     build_index(settings, again, progress=False)
     assert first.texts and again.texts == []  # nothing changed: nothing embedded
+    assert load_index(settings).manifest["counts"]["embedded"] == 0
     assert np.allclose(_vectors(settings), fresh)
     (corpus_dir / "900_new.md").write_text("# 新的一页\n\n城南社区夜间图书室于今年5月开放，已接待居民3200人次。"
                                           "图书室共有藏书8000册，由社区志愿者轮流值守。", encoding="utf-8")

@@ -210,3 +210,28 @@ def test_a_full_disk_while_writing_leaves_the_old_index_serving(settings, hash_e
     assert (settings.index_dir / CURRENT).resolve() == before
     assert load_index(settings, hash_embedder.spec, _checksum(settings)).faiss_index.ntotal > 0
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_embedder):
+    import dataclasses
+
+    import faiss
+    import numpy as np
+
+    from rag.index import vector_index
+    from rag.retrieve import open_searcher
+
+    vectors = np.random.default_rng(0).standard_normal((2000, 64)).astype(np.float32)
+    faiss.normalize_L2(vectors)
+    exact, approximate = vector_index(vectors, hnsw_from=5000), vector_index(vectors, hnsw_from=1000)
+    assert isinstance(exact, faiss.IndexFlatIP) and isinstance(approximate, faiss.IndexHNSWFlat)
+    _, truth = exact.search(vectors[:100], 10)
+    _, found = approximate.search(vectors[:100], 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
+    assert recall > 0.9, recall
+    small = dataclasses.replace(settings, hnsw_from=50)  # the seeds' index as HNSW, saved and loaded
+    build_index(small, hash_embedder, progress=False)
+    loaded = load_index(small, hash_embedder.spec, _checksum(small))
+    assert isinstance(loaded.faiss_index, faiss.IndexHNSWFlat) and loaded.faiss_index.hnsw.efSearch == 128
+    passages = open_searcher(small, embedder=hash_embedder, progress=False).search("清泉村去年电商交易额是多少？", 5)
+    assert any("清泉村" in p.text for p in passages)
