@@ -112,7 +112,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         corpus = load_corpus(settings.corpus_dir, settings.chunk_max_chars)
     chunks = corpus.chunks
     sentences, owners = _sentences(chunks)
-    tokens, pinyin, keyword_index, glossary = _keyword_side(chunks)
+    tokens, pinyin, keyword_index, glossary = _keyword_side(chunks, progress)
     chunk_vectors, sentence_vectors, embedded = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
     faiss = _faiss()
     dense = vector_index(chunk_vectors, settings.hnsw_from)
@@ -214,10 +214,14 @@ def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     return chunk_vectors, np.ascontiguousarray(sentence_vectors), embedded
 
 
-def _keyword_side(chunks: list[Chunk]):
+def _keyword_side(chunks: list[Chunk], progress: bool = False):
     """jieba tokens, pinyin tokens, the BM25 index and the glossary of the chunks."""
-    tokens = [tokenize(c.context_text) for c in chunks]
-    pinyin = [pinyin_tokens(c.context_text) for c in chunks]
+    from tqdm import tqdm
+
+    tokens, pinyin = [], []
+    for c in tqdm(chunks, desc="keywords", unit="chunk", disable=not progress or len(chunks) < 2000):
+        tokens.append(tokenize(c.context_text))
+        pinyin.append(pinyin_tokens(c.context_text))
     keyword_index = BM25Index(tokens)
     return tokens, pinyin, keyword_index, build_glossary(keyword_index.vocabulary)
 

@@ -107,6 +107,7 @@ class HybridSearcher:
         self.embedder = embedder
         self.settings = settings
         self._lock = threading.Lock()
+        self._recent: dict[str, np.ndarray] = {}
         self.fingerprint: tuple = ()
 
     def search(self, question: str, k: int = 5) -> list[Passage]:
@@ -119,7 +120,7 @@ class HybridSearcher:
             return []
         depth = min(n, max(self.settings.fusion_depth, k))
         with self._lock:  # one query at a time through torch and faiss
-            query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)
+            query = self._query_vector(question)[None, :]
             _, ids = index.faiss_index.search(query, depth)
             sentence_best = self._sentence_scores(query, depth)
         candidates = dict.fromkeys(int(i) for i in ids[0] if i >= 0)
@@ -148,11 +149,22 @@ class HybridSearcher:
             ))
         return passages
 
+    def _query_vector(self, question: str) -> np.ndarray:
+        """The question's vector; the last few are remembered, as an answer needs it twice (search,
+        then the excerpts). Call with ``self._lock`` held."""
+        vector = self._recent.pop(question, None)
+        if vector is None:
+            vector = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)[0]
+        self._recent[question] = vector
+        while len(self._recent) > 16:
+            self._recent.pop(next(iter(self._recent)))
+        return vector
+
     def excerpt_scores(self, question: str, passages: list[Passage]) -> list[list[tuple[str, float]]]:
         """For each passage, its sentences with their similarity to the question (stored vectors)."""
         index = self.index
         with self._lock:
-            query = np.ascontiguousarray(self.embedder.embed_queries([question]), dtype=np.float32)[0]
+            query = self._query_vector(question)
         out = []
         for p in passages:
             position = index.position(p.chunk_id)

@@ -120,3 +120,13 @@ def test_mixed_scripts_and_emoji_are_searched_as_they_are(searcher):
 def test_k_out_of_range(searcher, k):
     with pytest.raises(BadQuestion, match="k must be"):
         searcher.search("清泉村", k)
+
+
+def test_an_answer_embeds_its_question_once(settings, hash_embedder):
+    searcher = open_searcher(settings, embedder=hash_embedder, progress=False)
+    calls = hash_embedder.calls
+    passages = searcher.search("清泉村去年电商交易额是多少？", 5)
+    scores = searcher.excerpt_scores("清泉村去年电商交易额是多少？", passages[:3])
+    assert hash_embedder.calls == calls + 1 and len(scores) == 3
+    searcher.search("苍南县建立了多少个党建联盟？", 5)
+    assert hash_embedder.calls == calls + 2
