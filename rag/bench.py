@@ -64,8 +64,9 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
 def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> dict:
     """Time to first token of follow-up questions, with the kept prompt prefixes and without.
 
-    A follow-up is first condensed, a turn with another prompt, which evicts llama.cpp's
-    context; then it is answered. Without kept prefixes both prompts are read in full. Each
+    A conversation: a question, its answer, then a follow-up, which is first condensed (a turn
+    with another prompt, which evicts llama.cpp's context) and then answered; only the
+    follow-up is timed. Without kept prefixes both prompts are read in full. Each
     follow-up is asked both ways, alternating which goes first, so a change in machine load hits
     both; greedy decoding gives the same answer both ways, which the result checks.
 
@@ -89,7 +90,8 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
             chat.keep_prefix()
             if mode == "kept":
                 pipeline.keep_prefixes(chat)
-            answer = pipeline.ask(question, history=[(earlier, "")])
+            first = pipeline.ask(earlier)  # as in a conversation: the follow-up comes after an answer
+            answer = pipeline.ask(question, history=[(earlier, first.text)])
             for key in ("ttft_s", "condense_s"):
                 timings[mode][key].append(answer.timings[key])
             texts.add(answer.text)

@@ -148,7 +148,8 @@ def _answer_eval(args, settings, items) -> int:
 
 def cmd_bench(args) -> int:
     """Index build time with models loaded, and retrieval latency over an evaluation set's questions."""
-    from rag.bench import keyword_scale
+    from rag.bench import (decode_speed, follow_up_ttft, keyword_scale, render_comparison, scale_bench,
+                           stock_comparison)
     from rag.evaluation import load_set
     from rag.index import build_index
     from rag.models import load_embedder
@@ -156,24 +157,16 @@ def cmd_bench(args) -> int:
 
     settings = _settings(args)
     if args.decode:
-        from rag.bench import decode_speed
-
         return _write_bench(decode_speed(settings, repeats=args.repeat), Path(args.out),
                             f"decode-{settings.llm_model.replace('/', '_')}.json")
     if args.stock:
-        from rag.bench import stock_comparison
-
-        from rag.bench import render_comparison
-
         items = load_set(Path(args.set))
         result = _stamped(stock_comparison(settings, items[: args.limit] if args.limit else items))
         name = f"stock-comparison-{settings.llm_model.replace('/', '_')}"
-        _write_bench(result, Path(args.out), f"{name}.json")
+        _write_bench(result, Path(args.out), f"{name}.json", stamp=False)
         (Path(args.out) / f"{name}.md").write_text(render_comparison(result), encoding="utf-8")
         return 0
     if args.scale:
-        from rag.bench import scale_bench
-
         sizes = [int(size) for size in args.scale.split(",")]
         questions = [item.question for item in load_set(Path(args.set))]
         return _write_bench(scale_bench(settings, sizes, questions, args.repeat), Path(args.out),
@@ -181,8 +174,6 @@ def cmd_bench(args) -> int:
     if args.load:
         return _write_bench(_load(settings, args), Path(args.out), f"load-{settings.llm_model.replace('/', '_')}.json")
     if args.prefix:
-        from rag.bench import follow_up_ttft
-
         questions = [item.question for item in load_set(Path(args.set)) if item.answerable]
         return _write_bench(follow_up_ttft(settings, questions, pairs=2 * args.repeat), Path(args.out),
                             f"prefix-{settings.llm_model.replace('/', '_')}.json")
@@ -249,8 +240,8 @@ def _stamped(result: dict) -> dict:
     return {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine(), **result}
 
 
-def _write_bench(result: dict, out: Path, name: str) -> int:
-    result = _stamped(result)
+def _write_bench(result: dict, out: Path, name: str, stamp: bool = True) -> int:
+    result = _stamped(result) if stamp else result
     out.mkdir(parents=True, exist_ok=True)
     (out / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "reports"}, ensure_ascii=False, indent=2))

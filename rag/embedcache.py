@@ -29,7 +29,9 @@ def text_key(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Vectors of one embedder, keyed by text; safe to share between processes."""
+    """Vectors of one embedder, keyed by text. Processes may share it: what one may lose to
+    another's merge is only re-embedding. Texts no longer in any corpus stay until the folder is
+    deleted (about 1.6 kB each for a 384-dimensional embedder)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -38,8 +40,8 @@ class EmbeddingCache:
             try:
                 keys = json.loads(keys_file.read_text(encoding="utf-8"))
                 rows = np.load(keys_file.with_suffix(".npy"), allow_pickle=False)
-            except (OSError, ValueError):
-                continue  # a damaged shard costs only its re-embedding
+            except (OSError, ValueError, EOFError):
+                continue  # a damaged or empty shard costs only its re-embedding
             if rows.ndim == 2 and len(rows) == len(keys):
                 self.vectors.update(zip(keys, rows))
 
@@ -81,15 +83,22 @@ class EmbeddingCache:
         """Write one shard atomically; returns its key file, or None when the cache cannot be
         written (that only costs re-embedding later)."""
         stem = f"shard-{time.time_ns()}-{os.getpid()}"
+        written = []
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for suffix, write in ((".npy", lambda f: np.save(f, rows, allow_pickle=False)),
                                   (".json", lambda f: f.write(json.dumps(keys).encode()))):
                 tmp = self.folder / f".{stem}{suffix}.tmp"
+                written.append(tmp)
                 with tmp.open("wb") as out:
                     write(out)
+                    out.flush()
+                    os.fsync(out.fileno())  # complete on disk before the name says so
                 os.replace(tmp, self.folder / f"{stem}{suffix}")  # .json last: it makes the shard count
+                written.append(self.folder / f"{stem}{suffix}")
         except OSError:
+            for path in written:
+                path.unlink(missing_ok=True)
             return None
         return self.folder / f"{stem}.json"
 

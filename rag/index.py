@@ -119,9 +119,10 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     sentence_index = vector_index(sentence_vectors, settings.hnsw_from)
 
     root = settings.index_dir
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+    tmp = final = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
         tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
         faiss.write_index(dense, str(tmp / FAISS_FILE))
         faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
@@ -153,11 +154,13 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         _fsync_dir(tmp)
         final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
         os.rename(tmp, final)
+        _swap_current(root, final.name)
     except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
-        shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, final):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
         raise RagError(f"could not write the index under {root} ({exc}); the previous index is unchanged. "
                        f"Free disk space (or fix permissions) and run `rag index` again.") from exc
-    _swap_current(root, final.name)
     _remove_old_builds(root, keep=final.name)
     index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,
                         np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary)

@@ -2,7 +2,7 @@
 
 Why our own adapter: PyPI's ``langchain-llama-cpp`` (0.1.0, alpha) is an HTTP client for
 llama.cpp's C++ ``llama-server``, not a binding for in-process llama-cpp-python, and LangChain's
-``ChatLlamaCpp`` lives in the sunset ``langchain-community``; the adapter needed is ~150 lines.
+``ChatLlamaCpp`` lives in the sunset ``langchain-community``; the adapter needed is small.
 
 A GGUF is loaded once per process per (path, n_ctx, threads) and shared. llama-cpp-python reuses
 the key/value cache only for the prefix a prompt shares with the *previous* call, so a turn with
@@ -94,7 +94,7 @@ class PrefixCache:
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-        self.entries = [e for e in self.entries if e[0] != tokens] + [(tokens, bytes(buffer[:written]))]
+        self.entries = [e for e in self.entries if e[0] != tokens] + [(tokens, ctypes.string_at(buffer, written))]
 
     def restore(self, tokens: Sequence[int]) -> int:
         """Put back the kept state that covers most of ``tokens``, if it covers more than the
@@ -118,6 +118,7 @@ class PrefixCache:
             return 0
         llama.input_ids[: len(kept)] = kept
         llama.n_tokens = len(kept)
+        llama._requires_eval = True  # the logits are not those of the restored state
         return useful
 
 
@@ -252,10 +253,10 @@ class LlamaCppChat(BaseChatModel):
 
         Args:
             samples: two or more prompts that differ where questions differ (say, two answer
-                prompts with different passages); what they share up to there is kept. None:
-                forget the kept prefixes.
+                prompts with different passages); what they share up to there is kept. With
+                no samples, the kept prefixes are forgotten.
         Returns:
-            The kept prefix's length in tokens (0 when there is none).
+            The kept prefix's length in tokens (0 when none was kept).
         """
         runtime = self.runtime()
         with runtime.lock:
@@ -275,9 +276,10 @@ class LlamaCppChat(BaseChatModel):
             finally:
                 runtime.capture = None
             shared = min((_shared_prefix(captured[0], other) for other in captured[1:]), default=0)
-            if shared and hasattr(runtime.llama, "_ctx"):
-                runtime.prefix = runtime.prefix or PrefixCache(runtime.llama)
-                runtime.prefix.store(captured[0][:shared])
+            if not shared or not hasattr(runtime.llama, "_ctx"):  # nothing shared, or not llama.cpp's
+                return 0
+            runtime.prefix = runtime.prefix or PrefixCache(runtime.llama)
+            runtime.prefix.store(captured[0][:shared])
         return shared
 
     def _request(self, stop: list[str] | None, kwargs: dict) -> dict:

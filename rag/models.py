@@ -234,7 +234,7 @@ def _resolve_hub(model_id: str) -> EmbedderSpec:
         if _hub_offline():
             raise ModelUnavailable(f"{model_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set "
                                    f"(no local folder of that name either); {fix}; or, with a network, set "
-                                   f"HF_HUB_OFFLINE=0 to let rag download it.") from None
+                                   f"HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 to let rag download it.") from None
         try:
             folder = snapshot_download(model_id, allow_patterns=HUB_PATTERNS)
         except Exception as exc:

@@ -229,10 +229,10 @@ class Pipeline:
 
     def _condense(self, chat, question: str, history) -> str:
         turns = list(history)[-HISTORY_TURNS:]
-        with self._lock:
-            if not self._condense_kept and self._keeps_prefixes(chat):
-                chat.keep_prefix(*self._condense_samples())
-            self._condense_kept = True
+        with self._lock:  # not held while the model works: other questions need it
+            keep, self._condense_kept = not self._condense_kept and self._keeps_prefixes(chat), True
+        if keep:
+            chat.keep_prefix(*self._condense_samples())
         lines = chat.invoke(_condense_messages(turns, question), max_tokens=80).content.strip().splitlines()
         rewritten = lines[0].strip().removeprefix("Rewritten question:").strip() if lines else ""
         # A rewrite that lost the question (empty, or far longer than history warrants) is not used.

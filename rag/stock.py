@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 
 from rag.cite import Citation
 from rag.config import Settings
-from rag.corpus import PAGE_SUFFIXES
+from rag.corpus import page_files
 from rag.pipeline import REFUSAL_CUES, Answer
 from rag.prompts import fill
 from rag.retrieve import Passage
@@ -42,7 +42,7 @@ class StockRecipe:
 
         splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                                                   add_start_index=True)
-        pages = sorted(p for p in Path(settings.corpus_dir).iterdir() if p.suffix in PAGE_SUFFIXES)
+        pages = page_files(Path(settings.corpus_dir))  # the pages our index reads
         self.chunks = [(page.name, doc) for page in pages
                        for doc in splitter.create_documents([page.read_text(encoding="utf-8", errors="replace")])]
         vectors = embedder.embed_passages([doc.page_content for _, doc in self.chunks], batch_size=16)

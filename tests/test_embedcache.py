@@ -72,3 +72,25 @@ def test_a_damaged_shard_is_ignored_and_re_embedded(tmp_path):
     vectors = EmbeddingCache(tmp_path).embed(again, ["甲乙丙", "丁戊己"], batch_size=8)
     assert again.texts == ["甲乙丙", "丁戊己"] and vectors.shape == (2, embedder.dim)
     assert EmbeddingCache(tmp_path).embed(CountingEmbedder(), ["甲乙丙"], batch_size=8).shape == (1, embedder.dim)
+
+
+def test_many_shards_are_merged_into_one_that_holds_them_all(tmp_path, monkeypatch):
+    from rag import embedcache
+
+    monkeypatch.setattr(embedcache, "SHARD_ROWS", 2)
+    monkeypatch.setattr(embedcache, "MAX_SHARDS", 3)
+    texts = [f"第{i}句" for i in range(10)]
+    expected = EmbeddingCache(tmp_path).embed(CountingEmbedder(), texts, batch_size=2)
+    assert len(list(tmp_path.glob("shard-*.json"))) == 1 and not list(tmp_path.glob(".*.tmp"))
+    again = CountingEmbedder()
+    assert np.array_equal(EmbeddingCache(tmp_path).embed(again, texts, batch_size=2), expected)
+    assert again.texts == []
+
+
+def test_an_empty_shard_left_by_a_crash_is_ignored(tmp_path):
+    EmbeddingCache(tmp_path).embed(CountingEmbedder(), ["甲乙丙"], batch_size=8)
+    for shard in tmp_path.glob("shard-*.npy"):
+        shard.write_bytes(b"")
+    again = CountingEmbedder()
+    EmbeddingCache(tmp_path).embed(again, ["甲乙丙"], batch_size=8)
+    assert again.texts == ["甲乙丙"]

@@ -40,6 +40,8 @@ def test_the_app_listens_on_loopback_only_unless_told(settings, seed_searcher):
     try:
         assert url.startswith("http://127.0.0.1:")
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with pytest.raises(OSError):  # another loopback address: refused unless bound to all
+            socket.create_connection(("127.0.0.2", port), timeout=5).close()
         outside = _outside_address()
         if outside:  # the same port on the machine's other address is closed
             with pytest.raises(OSError):

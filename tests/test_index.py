@@ -170,13 +170,17 @@ def test_kill_9_during_rag_index_leaves_the_old_index_serving(tmp_path):
     assert subprocess.run(index + ["--quiet"], env=env, capture_output=True, timeout=300).returncode == 0
     settings = Settings(corpus_dir=tmp_path / "seeds", index_dir=tmp_path / "vs")
     before = (settings.index_dir / CURRENT).resolve()
-    page = tmp_path / "seeds" / "900_new.md"
-    page.write_text("# 新的一页\n\n" + "城南社区夜间图书室于今年5月开放，已接待居民3200人次。" * 5, encoding="utf-8")
+    # Text no embedding cache holds (this run's own numbers), enough of it for seconds of embedding.
+    stamp = time.time_ns()
+    paragraphs = ["".join(f"城南社区第{stamp}-{p}-{s}号阅览室今年接待居民{p * 100 + s}人次。" for s in range(4))
+                  for p in range(150)]
+    (tmp_path / "seeds" / "900_new.md").write_text("# 新的一页\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
     build = subprocess.Popen(index, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = b""
-    while b"%" not in seen and build.poll() is None:  # the progress bar: it is embedding
+    while b"embedding (" not in seen and build.poll() is None:  # the progress bar: it is embedding
         seen += build.stderr.read1(256)
-    time.sleep(0.5)
+    time.sleep(1)
+    assert build.poll() is None, seen.decode(errors="replace")[-2000:]  # killed mid-embedding
     os.kill(build.pid, signal.SIGKILL)
     assert build.wait(timeout=30) == -signal.SIGKILL
     assert (settings.index_dir / CURRENT).resolve() == before
