@@ -169,7 +169,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
 
 def vector_index(vectors: np.ndarray, hnsw_from: int):
     """An inner-product FAISS index over ``vectors``: exact (Flat) below ``hnsw_from`` rows, HNSW
-    (M 32) from there on, where exact search stops being cheap (eval/bench/scale-*.json measures
+    (M 32) from there on, where exact search stops being cheap (`rag bench --scale` measures
     both, with HNSW's recall against Flat)."""
     faiss = _faiss()
     dim = int(vectors.shape[1])
