@@ -62,7 +62,8 @@ def test_empty_corpus_folder(cli, settings):
     assert code == 2 and "no pages" in err and "rag index" in err
 
 
-@pytest.mark.parametrize("damage", ["delete-folder", "corrupt-faiss", "corrupt-manifest", "truncate-chunks"])
+@pytest.mark.parametrize("damage", ["delete-folder", "corrupt-faiss", "corrupt-manifest",
+                                    pytest.param("truncate-chunks", marks=pytest.mark.slow)])
 def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
     assert cli("index", "--quiet")[0] == 0
     current = settings.index_dir / CURRENT

@@ -33,6 +33,7 @@ def _vectors(settings):
     return index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
 
 
+@pytest.mark.slow  # slow tier: several index builds (seconds)
 def test_a_rebuild_embeds_only_new_text_and_gives_the_same_index(settings, corpus_dir):
     first = CountingEmbedder()
     build_index(settings, first, progress=False)
@@ -49,6 +50,7 @@ def test_a_rebuild_embeds_only_new_text_and_gives_the_same_index(settings, corpu
     assert added.texts and all("图书室" in t or "新的一页" in t for t in added.texts), added.texts
 
 
+@pytest.mark.slow  # slow tier: several index builds (seconds)
 def test_an_interrupted_build_resumes_where_it_stopped(settings):
     interrupted = CountingEmbedder(fail_after=1)
     with pytest.raises(KeyboardInterrupt):

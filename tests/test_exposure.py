@@ -32,6 +32,7 @@ def _outside_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
+@pytest.mark.slow  # slow tier: a served app or a second Python process (seconds)
 def test_the_app_listens_on_loopback_only_unless_told(settings, seed_searcher):
     assert build_parser().parse_args(["chat"]).host == "127.0.0.1"
     demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted("x")))
@@ -50,6 +51,7 @@ def test_the_app_listens_on_loopback_only_unless_told(settings, seed_searcher):
         demo.close()
 
 
+@pytest.mark.slow  # slow tier: a served app or a second Python process (seconds)
 def test_auth_keeps_out_who_has_no_login(settings, seed_searcher):
     from gradio_client import Client
 
@@ -72,6 +74,7 @@ def test_a_malformed_login_is_refused_before_anything_starts(capsys, value):
     assert "--auth takes user:password" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # slow tier: a served app or a second Python process (seconds)
 def test_the_product_switches_model_hubs_offline_unless_told():
     probe = "import os, rag; print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'])"
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}

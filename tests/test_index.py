@@ -190,6 +190,7 @@ def test_kill_9_during_rag_index_leaves_the_old_index_serving(tmp_path):
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.slow  # slow tier: index builds (seconds)
 @pytest.mark.parametrize("victim", ["faiss", "chunks"])
 def test_a_full_disk_while_writing_leaves_the_old_index_serving(settings, hash_embedder, monkeypatch, victim):
     build_index(settings, hash_embedder, progress=False)
@@ -216,6 +217,7 @@ def test_a_full_disk_while_writing_leaves_the_old_index_serving(settings, hash_e
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.slow  # slow tier: index builds (seconds)
 def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_embedder):
     import dataclasses
 

@@ -40,6 +40,7 @@ def test_empty_passages_and_corpora_score_zero():
     assert not BM25Index([[]]).scores(["电商"]).any()
 
 
+@pytest.mark.slow  # slow tier: a synthetic keyword index (seconds)
 def test_keyword_benchmark_reports_both_implementations(seed_settings):
     from rag.bench import keyword_scale
 

@@ -15,6 +15,8 @@ from conftest import ROOT
 from test_pipeline import scripted
 from test_ui import free_port
 
+pytestmark = pytest.mark.slow  # served apps and simulated users (seconds each)
+
 QUESTIONS = ["清泉村去年电商交易额是多少？", "清泉村有多少人做电商？", "What was Qingquan's e-commerce turnover?"]
 
 
@@ -45,7 +47,7 @@ def test_a_broken_app_is_counted_not_hidden(seed_settings, seed_searcher):
     assert result["errors"] == result["requests"] >= 2 and "is an error" in result["error_examples"][0]
 
 
-@pytest.mark.slow  # the bundled models; the full 5 minutes: `rag bench --load`
+# The bundled models; the full 5 minutes: `rag bench --load`.
 def test_eight_users_with_the_real_models(tmp_path):
     assert main(["bench", "--load", "--users", "8", "--seconds", "20", "--out", str(tmp_path),
                  "--set", str(ROOT / "eval" / "sets" / "public.jsonl")]) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from rag.corpus import load_corpus
 from rag.synthetic import write_synthetic_corpus
 
@@ -21,6 +23,7 @@ def test_pages_recombine_seed_sentences_reproducibly(tmp_path):
     assert len(corpus.chunks) > 100 and all(c.text[:12] in seed_text for c in corpus.chunks[:50])
 
 
+@pytest.mark.slow  # slow tier: a synthetic corpus indexed (seconds)
 def test_scale_bench_measures_build_search_and_hnsw_recall(seed_settings, monkeypatch):
     from rag import bench, models
 

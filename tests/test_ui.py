@@ -238,6 +238,7 @@ def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
         demo.close()
 
 
+@pytest.mark.slow  # slow tier: a served app (seconds)
 def test_bad_input_through_the_api_gets_a_message_and_the_app_keeps_serving(settings, searcher):
     import urllib.error
     import urllib.request
@@ -281,6 +282,7 @@ class FailingOnceChat(ScriptedChat):
             yield chunk
 
 
+@pytest.mark.slow  # slow tier: a served app (seconds)
 def test_an_llm_failing_mid_answer_is_shown_and_the_app_keeps_serving(settings, searcher):
     from gradio_client import Client
 
