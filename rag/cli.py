@@ -212,26 +212,26 @@ def cmd_bench(args) -> int:
 
 
 def _load(settings, args) -> dict:
-    """Serve the app on a free loopback port in this process and load it with simulated users."""
+    """Serve the app (`rag chat`, a process of its own) on a free loopback port and load it with
+    simulated users."""
     import socket
 
     from rag.evaluation import load_set
-    from rag.loadtest import run_load
-    from rag.pipeline import get_pipeline
-    from rag.ui import build_app, launch
+    from rag.loadtest import run_load, served_app
 
-    get_pipeline(settings).warm()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_app(settings)
-    url = launch(demo, port=port, prevent_thread_lock=True)
-    try:
-        questions = [item.question for item in load_set(Path(args.set))]
-        return {"model": settings.llm_model, **run_load(url, questions, settings.llm_model, settings.llm_passages,
-                                                         args.users, args.seconds)}
-    finally:
-        demo.close()
+    options = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
+               "--embed-model", settings.embed_model, "chat", "--model", settings.llm_model,
+               "--backend", settings.llm_backend]
+    if settings.llm_base_url:
+        options += ["--base-url", settings.llm_base_url]
+    questions = [item.question for item in load_set(Path(args.set))]
+    with served_app(options, port) as (url, pid):
+        return {"model": settings.llm_model, "served_by": "rag chat, a separate process",
+                **run_load(url, questions, settings.llm_model, settings.llm_passages, args.users, args.seconds,
+                           pid=pid)}
 
 
 def _stamped(result: dict) -> dict:
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: index build and retrieval over synthetic corpora of SIZES paragraphs, "
                         "e.g. 10000,100000")
     p.add_argument("--load", action="store_true",
-                   help="instead: simulated users (gradio_client) against the app served on loopback")
+                   help="instead: simulated users (gradio_client) against `rag chat` served on loopback")
     p.add_argument("--users", type=int, default=8, help="--load: simultaneous users")
     p.add_argument("--seconds", type=float, default=300, help="--load: how long questions are sent")
     p.add_argument("--prefix", action="store_true",

@@ -48,6 +48,8 @@ class Settings:
     # llama.cpp: keep the state of the prompt's fixed opening (system prompt) aside, so that a
     # condense or translation turn does not make the next question re-read it (rag.llamacpp).
     llm_keep_prefix: bool = True
+    # llama.cpp: map the GGUF file instead of reading it into memory (see LlamaCppChat.use_mmap).
+    llm_mmap: bool = False
     # Passages shown to the LLM (of the top_k retrieved) and their characters in the prompt.
     llm_passages: int = 3
     llm_context_chars: int = 360

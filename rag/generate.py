@@ -54,6 +54,7 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
                 max_tokens=settings.llm_max_tokens,
                 temperature=settings.llm_temperature,
                 seed=settings.llm_seed,
+                use_mmap=settings.llm_mmap,
             )
         case "transformers":
             return _transformers_chat(name, settings)

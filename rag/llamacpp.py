@@ -158,9 +158,9 @@ def _instrument(runtime: _LlamaRuntime) -> None:
     llama.generate = generate
 
 
-def _load_llama(model_path: str, n_ctx: int, n_threads: int) -> _LlamaRuntime:
-    """Load a GGUF once per process per (path, n_ctx, threads); later callers share it."""
-    key = (model_path, n_ctx, n_threads)
+def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = False) -> _LlamaRuntime:
+    """Load a GGUF once per process per (path, n_ctx, threads, mmap); later callers share it."""
+    key = (model_path, n_ctx, n_threads, use_mmap)
     with _RUNTIMES_LOCK:
         if key in _RUNTIMES:
             return _RUNTIMES[key]
@@ -173,7 +173,7 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int) -> _LlamaRuntime:
             ) from exc
         try:
             llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
-                          n_threads_batch=n_threads, verbose=False)
+                          n_threads_batch=n_threads, use_mmap=use_mmap, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
                 f"llama.cpp could not load {model_path} ({exc}); check the file with "
@@ -208,7 +208,7 @@ def _to_chat_dict(message: BaseMessage) -> dict:
 class LlamaCppChat(BaseChatModel):
     """In-process llama.cpp chat model: a GGUF file driven by llama-cpp-python.
 
-    The ``Llama`` object is shared per (path, n_ctx, threads) and used by one caller at a time;
+    The ``Llama`` object is shared per (path, n_ctx, threads, mmap) and used by one caller at a time;
     llama.cpp reuses the key/value cache for the prompt prefix shared with the previous call.
     """
 
@@ -222,6 +222,11 @@ class LlamaCppChat(BaseChatModel):
     repeat_penalty: float = 1.0
     seed: int = 0
     stop: list[str] | None = None
+    use_mmap: bool = False
+    """Map the file instead of reading it. llama.cpp repacks most weights into a faster layout at
+    load; with a mapped file the original pages it read stay resident too (measured on the
+    bundled 1.5B: 1.90 GB resident mapped vs 1.31 GB read, same decode speed). Mapping pays off
+    for a model larger than memory, or one shared by several processes."""
     client: Any = Field(default=None, exclude=True)
     """An already built ``Llama``-like object; None loads ``model_path`` on first use."""
 
@@ -244,7 +249,7 @@ class LlamaCppChat(BaseChatModel):
                 self._runtime = _LlamaRuntime(self.client)
                 _instrument(self._runtime)
             else:
-                self._runtime = _load_llama(self.model_path, self.n_ctx, self.n_threads)
+                self._runtime = _load_llama(self.model_path, self.n_ctx, self.n_threads, self.use_mmap)
         return self._runtime
 
     def keep_prefix(self, *samples: list[BaseMessage]) -> int:

@@ -3,23 +3,32 @@
 Each simulated user talks to the app through gradio_client, as the browser does: a conversation
 of a few questions on the /chat endpoint, then a new one. After every answer the user checks that
 the conversation holds exactly its own questions, in order (never another user's), and that the
-answer is not an error. Memory is the serving process's resident set, sampled every 2 seconds.
+answer is not an error. Memory is the serving process's resident set, sampled every 2 seconds;
+`served_app` runs the app as users do, `rag chat` in a process of its own, so that the users'
+clients are not counted in it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import re
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from rag.chatview import esc
+from rag.errors import RagError
 
 
-def resident_mb() -> float:
-    """This process's resident memory in MB (Linux /proc; 0 where unavailable)."""
+def resident_mb(pid: int | str = "self") -> float:
+    """A process's resident memory in MB, this one's by default (Linux /proc; 0 where unavailable)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
@@ -42,12 +51,62 @@ def _close(client) -> None:
             pass
 
 
+@contextlib.contextmanager
+def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[tuple[str, int]]:
+    """Run `rag [options] chat --port PORT` in a child process until the block ends.
+
+    Args:
+        options: the command's options before ``chat`` and the chat's own, e.g.
+            ``["--index", "vectorstore", "chat", "--model", "fast"]`` (``chat`` is added if absent).
+        port: a free loopback port.
+        timeout: seconds to wait for "Chat open at" (the first start builds the index).
+    Yields:
+        (the app's URL, the child's pid). Its progress bars and messages go to this process's stderr.
+    Raises:
+        RagError: the app exited or did not open in time.
+    """
+    argv = list(options) if "chat" in options else [*options, "chat"]
+    argv[argv.index("chat") + 1:argv.index("chat") + 1] = ["--port", str(port)]
+    child = subprocess.Popen([sys.executable, "-m", "rag", *argv], stdout=subprocess.PIPE, text=True,
+                             encoding="utf-8", errors="replace")
+    lines: queue.Queue = queue.Queue()
+
+    def drain():  # reads the app's output until it exits, so that a full pipe never blocks it
+        for line in child.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        url, deadline = None, time.monotonic() + timeout
+        while url is None:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RagError(f"`rag {' '.join(argv)}` did not open the chat in {timeout:.0f} s; its "
+                               f"messages are above") from None
+            if line is None:
+                raise RagError(f"`rag {' '.join(argv)}` exited with {child.wait()} before the chat opened; "
+                               f"its messages are above")
+            if found := re.search(r"Chat open at (\S+)", line):
+                url = found.group(1)
+        yield url, child.pid
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def run_load(url: str, questions: list[str], model: str, passages: int, users: int = 8, seconds: float = 300,
-             turns: int = 3, progress: bool = True) -> dict:
+             turns: int = 3, progress: bool = True, pid: int | str = "self") -> dict:
     """Users ask questions until ``seconds`` have passed (answers under way are waited for).
 
     Args:
-        url: the running app (served by this process, so that its memory can be sampled).
+        url: the running app.
+        pid: the process serving it, whose memory is sampled (by default this one).
         questions: asked in turn; user u starts at question u.
         users: simultaneous users, each with its own session.
         seconds: how long new questions are sent.
@@ -65,7 +124,7 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
     latencies: list[float] = []
     errors: list[str] = []
     mixed: list[str] = []
-    memory = [(0.0, resident_mb())]
+    memory = [(0.0, resident_mb(pid))]
     started = time.monotonic()
     bar = tqdm(total=None, desc=f"{users} users", unit="answer", disable=not progress)
 
@@ -106,7 +165,7 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         thread.start()
     while any(t.is_alive() for t in threads):
         time.sleep(2)
-        memory.append((round(time.monotonic() - started, 1), resident_mb()))
+        memory.append((round(time.monotonic() - started, 1), resident_mb(pid)))
     bar.close()
     ordered = sorted(latencies)
     return {

@@ -33,6 +33,7 @@ from rag.articles import ArticleLibrary  # noqa: E402
 from rag.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
+from rag.malloc import cap_arenas, release_free_memory  # noqa: E402
 from rag.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
 from rag.retrieve import validate_question  # noqa: E402
 
@@ -159,6 +160,7 @@ class ChatApp:
                 if stream is not None:
                     stream.close()  # releases the LLM if the user left mid-answer
                 events.put(("end", None))
+                release_free_memory()
 
         threading.Thread(target=work, name="rag-answer", daemon=True).start()
         try:
@@ -322,6 +324,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: t
         RagError: models or index unavailable, port taken.
     """
     started = time.perf_counter()
+    cap_arenas()
     print(f"Opening the index (built now, with a progress bar, if missing or stale) and loading the "
           f"LLM {settings.llm_model!r}…", file=out, flush=True)
     get_pipeline(settings).warm()

@@ -203,9 +203,9 @@ def test_models_load_once_per_path_context_and_threads(monkeypatch):
     built = []
 
     class CountingLlama(FakeLlama):
-        def __init__(self, model_path, n_ctx, n_threads, n_threads_batch, verbose):
+        def __init__(self, model_path, n_ctx, n_threads, n_threads_batch, use_mmap, verbose):
             assert verbose is False and n_threads_batch == n_threads
-            built.append((model_path, n_ctx, n_threads))
+            built.append((model_path, n_ctx, n_threads, use_mmap))
             super().__init__()
 
     monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=CountingLlama))
@@ -214,8 +214,9 @@ def test_models_load_once_per_path_context_and_threads(monkeypatch):
         a = LlamaCppChat(model_path="/m.gguf", n_ctx=512, n_threads=2)
         b = LlamaCppChat(model_path="/m.gguf", n_ctx=512, n_threads=2, temperature=0.5)
         c = LlamaCppChat(model_path="/m.gguf", n_ctx=1024, n_threads=2)
-        assert a.runtime() is b.runtime() is not c.runtime()
-        assert built == [("/m.gguf", 512, 2), ("/m.gguf", 1024, 2)]
+        d = LlamaCppChat(model_path="/m.gguf", n_ctx=1024, n_threads=2, use_mmap=True)
+        assert a.runtime() is b.runtime() is not c.runtime() is not d.runtime()
+        assert built == [("/m.gguf", 512, 2, False), ("/m.gguf", 1024, 2, False), ("/m.gguf", 1024, 2, True)]
     finally:
         unload_models()
 

