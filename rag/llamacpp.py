@@ -4,7 +4,7 @@ Why our own adapter: PyPI's ``langchain-llama-cpp`` (0.1.0, alpha) is an HTTP cl
 llama.cpp's C++ ``llama-server``, not a binding for in-process llama-cpp-python, and LangChain's
 ``ChatLlamaCpp`` lives in the sunset ``langchain-community``; the adapter needed is small.
 
-A GGUF is loaded once per process per (path, n_ctx, threads) and shared. llama-cpp-python reuses
+A GGUF is loaded once per process per (path, n_ctx, threads, mmap) and shared. llama-cpp-python reuses
 the key/value cache only for the prefix a prompt shares with the *previous* call, so a turn with
 another prefix (condensing a follow-up, translating an answer) makes the next question re-read the
 system prompt; ``PrefixCache`` keeps that prefix's state aside and puts it back.
@@ -49,7 +49,7 @@ def physical_cores() -> int:
 
 @dataclass
 class _LlamaRuntime:
-    """One loaded model, shared by every adapter that names the same (path, n_ctx, threads)."""
+    """One loaded model, shared by every adapter that names the same (path, n_ctx, threads, mmap)."""
 
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,7 +122,7 @@ class PrefixCache:
         return useful
 
 
-_RUNTIMES: dict[tuple[str, int, int], _LlamaRuntime] = {}
+_RUNTIMES: dict[tuple[str, int, int, bool], _LlamaRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 

@@ -63,10 +63,9 @@ def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[
     Yields:
         (the app's URL, the child's pid). Its progress bars and messages go to this process's stderr.
     Raises:
-        RagError: the app exited or did not open in time.
+        RagError: the app exited (before the end of the block) or did not open in time.
     """
-    argv = list(options) if "chat" in options else [*options, "chat"]
-    argv[argv.index("chat") + 1:argv.index("chat") + 1] = ["--port", str(port)]
+    argv = [*options, *([] if "chat" in options else ["chat"]), "--port", str(port)]
     child = subprocess.Popen([sys.executable, "-m", "rag", *argv], stdout=subprocess.PIPE, text=True,
                              encoding="utf-8", errors="replace")
     lines: queue.Queue = queue.Queue()
@@ -91,6 +90,9 @@ def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[
             if found := re.search(r"Chat open at (\S+)", line):
                 url = found.group(1)
         yield url, child.pid
+        if child.poll() is not None:
+            raise RagError(f"`rag {' '.join(argv)}` exited with {child.returncode} while serving; its "
+                           f"messages are above")
     finally:
         child.terminate()
         try:

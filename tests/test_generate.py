@@ -156,7 +156,8 @@ def test_llama_cpp_backend_builds_adapter_from_settings(tmp_path, fake_parts):
     chat = make_chat_model(settings)
     assert isinstance(chat, LlamaCppChat)
     assert Path(chat.model_path).read_bytes() == fake_parts.whole
-    assert (chat.n_ctx, chat.max_tokens, chat.temperature, chat.seed) == (2048, 99, 0.3, 7)
+    assert (chat.n_ctx, chat.max_tokens, chat.temperature, chat.seed, chat.use_mmap) == (2048, 99, 0.3, 7, False)
+    assert make_chat_model(_settings(tmp_path, llm_model="tiny", llm_mmap=True)).use_mmap
     assert chat.n_threads == llamacpp.physical_cores() >= 1
     assert make_chat_model(_settings(tmp_path, llm_model="tiny", llm_threads=3)).n_threads == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from rag.cli import main
@@ -47,10 +48,11 @@ def test_a_broken_app_is_counted_not_hidden(seed_settings, seed_searcher):
     assert result["errors"] == result["requests"] >= 2 and "is an error" in result["error_examples"][0]
 
 
-def test_an_app_that_cannot_start_is_reported(tmp_path):
-    with pytest.raises(RagError, match=r"exited with [1-9]\d* before the chat opened"):
+def test_an_app_that_cannot_start_is_reported(tmp_path, capfd):
+    with pytest.raises(RagError, match=r"exited with [1-9]\d* before the chat opened; its messages are above"):
         with served_app(["--corpus", str(tmp_path / "no-pages"), "--index", str(tmp_path / "index")], free_port()):
             pass
+    assert str(tmp_path / "no-pages") in capfd.readouterr().err  # the app's own message says why
 
 
 # The bundled models, served by `rag chat` in a process of its own; the full 5 minutes: `rag bench --load`.
@@ -61,4 +63,5 @@ def test_eight_users_with_the_real_models(tmp_path):
     print({k: v for k, v in result.items() if k != "rss_samples"})
     assert result["errors"] == 0 and result["mixed_conversations"] == 0, result["error_examples"]
     assert result["requests"] >= 8  # every user got at least one answer
-    assert 1000 < result["rss_mb"]["start"] and result["rss_mb"]["max"] < 3000  # the app's own memory
+    memory = result["rss_mb"]  # the app's own, not this process's
+    assert 1000 < memory["start"] and memory["max"] < min(3000, memory["start"] + 700)

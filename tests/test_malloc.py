@@ -19,7 +19,7 @@ ARENAS = textwrap.dedent("""
     print(cap_arenas())
     held, together = [], threading.Barrier(12)
     def allocate():
-        held.append(bytearray(200_000))  # over pymalloc's limit: glibc malloc, in this thread's arena
+        held.append(bytearray(100_000))  # over pymalloc's limit, under mmap's: this thread's arena
         together.wait()  # all alive at once, so that none takes over an arena another has left
     threads = [threading.Thread(target=allocate) for _ in range(12)]
     for thread in threads:
