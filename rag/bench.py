@@ -153,6 +153,34 @@ def render_comparison(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_bench(result: dict, title: str) -> str:
+    """A bench result as Markdown: when and where, how, and every measure in one table under its
+    dotted name (``retrieve_ms.p95``, ``sizes[0].chunks``); a list of samples shows its length."""
+    rows: list[tuple[str, object]] = []
+
+    def walk(name: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{name}.{key}" if name else str(key), inner)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, inner in enumerate(value):
+                walk(f"{name}[{i}]", inner)
+        elif isinstance(value, list):
+            rows.append((name, f"{len(value)} values (in the JSON file)" if value else "none"))
+        else:
+            rows.append((name, value))
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    walk("", {k: v for k, v in result.items() if k not in ("written_at", "machine", "method")})
+    lines = [f"# {title}", "", f"{result.get('written_at', '')}; {result.get('machine', '')}.", ""]
+    if result.get("method"):
+        lines += [str(result["method"]), ""]
+    lines += ["| measure | value |", "|---|---|", *(f"| {cell(name)} | {cell(value)} |" for name, value in rows)]
+    return "\n".join(lines) + "\n"
+
+
 def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 20, seed: int = 0) -> dict:
     """Keyword search at ``documents`` synthetic passages: build time and query latency of our
     sparse BM25, and of rank-bm25's loop over passages when it is installed (the test extra).

@@ -162,10 +162,8 @@ def cmd_bench(args) -> int:
     if args.stock:
         items = load_set(Path(args.set))
         result = _stamped(stock_comparison(settings, items[: args.limit] if args.limit else items))
-        name = f"stock-comparison-{settings.llm_model.replace('/', '_')}"
-        _write_bench(result, Path(args.out), f"{name}.json", stamp=False)
-        (Path(args.out) / f"{name}.md").write_text(render_comparison(result), encoding="utf-8")
-        return 0
+        return _write_bench(result, Path(args.out), f"stock-comparison-{settings.llm_model.replace('/', '_')}.json",
+                            stamp=False, markdown=render_comparison(result))
     if args.scale:
         sizes = [int(size) for size in args.scale.split(",")]
         questions = [item.question for item in load_set(Path(args.set))]
@@ -240,10 +238,16 @@ def _stamped(result: dict) -> dict:
     return {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine(), **result}
 
 
-def _write_bench(result: dict, out: Path, name: str, stamp: bool = True) -> int:
+def _write_bench(result: dict, out: Path, name: str, stamp: bool = True, markdown: str | None = None) -> int:
+    """Write ``name`` (JSON) and beside it the same as Markdown (``markdown``, or every measure in a
+    table), and print the result."""
+    from rag.bench import render_bench
+
     result = _stamped(result) if stamp else result
     out.mkdir(parents=True, exist_ok=True)
     (out / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    stem = Path(name).stem
+    (out / f"{stem}.md").write_text(markdown or render_bench(result, stem), encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "reports"}, ensure_ascii=False, indent=2))
     return 0
 
