@@ -115,8 +115,9 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         turns: questions per conversation before a user starts a new one.
         model, passages: the settings menu's values, as the page sends them.
     Returns:
-        Requests served, errors (with a few examples), mixed conversations, latency percentiles
-        and the memory samples.
+        Requests served, errors (with a few examples), mixed conversations, latency percentiles,
+        the memory samples and memory at the start (before any question), when ``users`` answers
+        had been given (growth after that point is what "flat" is about), at the end and at most.
     """
     from gradio_client import Client
     from tqdm import tqdm
@@ -127,6 +128,7 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
     errors: list[str] = []
     mixed: list[str] = []
     memory = [(0.0, resident_mb(pid))]
+    settled: list[float] = []
     started = time.monotonic()
     bar = tqdm(total=None, desc=f"{users} users", unit="answer", disable=not progress)
 
@@ -157,6 +159,8 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         with lock:
             latencies.append(elapsed)
             bar.update(1)
+            if len(latencies) == users:  # every user has had an answer: the app's buffers are all made
+                settled.append(resident_mb(pid))
             if len(mine) != len(asked) or not all(esc(q) in m for q, m in zip(asked, mine)):
                 mixed.append(f"user {number}: asked {asked}, conversation shows {len(mine)} questions")
             if "rag-failed" in last:
@@ -177,6 +181,7 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         "latency_s": {"p50": round(statistics.median(ordered), 2) if ordered else None,
                       "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2) if ordered else None,
                       "max": round(ordered[-1], 2) if ordered else None},
-        "rss_mb": {"start": memory[0][1], "end": memory[-1][1], "max": max(m for _, m in memory)},
+        "rss_mb": {"start": memory[0][1], "after_first_answers": settled[0] if settled else None,
+                   "end": memory[-1][1], "max": max(m for _, m in memory)},
         "rss_samples": memory,
     }

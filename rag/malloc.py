@@ -3,8 +3,8 @@
 Each thread that answers may get a malloc arena of its own, and the embedder's and tokenizer's
 short-lived buffers fragment them: with glibc's defaults, 8 users for 4 minutes grew the app's
 resident memory by 830 MB and it kept growing. The app caps the arenas at start and hands free
-pages back after each answer: 8 users for 5 minutes, resident memory between 2.54 and 2.66 GB
-from the first half-minute to the end, 2.60 GB at the end (`rag bench --load`).
+pages back after each answer: 8 users for 5 minutes, resident memory 2.37 GB once every user
+had had an answer, between 2.37 and 2.48 GB from then on, 2.44 GB at the end (`rag bench --load`).
 Elsewhere than glibc both do nothing.
 """
 

@@ -31,7 +31,8 @@ def test_users_keep_their_own_conversations(seed_settings, seed_searcher):
         demo.close()
     assert result["errors"] == 0 and result["mixed_conversations"] == 0, result
     assert result["requests"] >= 3 and result["latency_s"]["p95"] >= result["latency_s"]["p50"] > 0
-    assert result["rss_mb"]["start"] > 0 and len(result["rss_samples"]) >= 2
+    assert result["rss_mb"]["start"] > 0 and result["rss_mb"]["after_first_answers"] > 0
+    assert len(result["rss_samples"]) >= 2
     assert 0 < resident_mb() < 100_000
 
 
@@ -65,3 +66,4 @@ def test_eight_users_with_the_real_models(tmp_path):
     assert result["requests"] >= 8  # every user got at least one answer
     memory = result["rss_mb"]  # the app's own, not this process's
     assert 1000 < memory["start"] and memory["max"] < min(3000, memory["start"] + 700)
+    assert memory["end"] < memory["after_first_answers"] + 300  # made once, then reused
