@@ -212,21 +212,16 @@ def cmd_bench(args) -> int:
 def _load(settings, args) -> dict:
     """Serve the app (`rag chat`, a process of its own) on a free loopback port and load it with
     simulated users."""
-    import socket
-
     from rag.evaluation import load_set
-    from rag.loadtest import run_load, served_app
+    from rag.loadtest import free_port, run_load, served_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     options = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
                "--embed-model", settings.embed_model, "chat", "--model", settings.llm_model,
                "--backend", settings.llm_backend]
     if settings.llm_base_url:
         options += ["--base-url", settings.llm_base_url]
     questions = [item.question for item in load_set(Path(args.set))]
-    with served_app(options, port) as (url, pid):
+    with served_app(options, free_port()) as (url, pid):
         return {"model": settings.llm_model, "served_by": "rag chat, a separate process",
                 **run_load(url, questions, settings.llm_model, settings.llm_passages, args.users, args.seconds,
                            pid=pid)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,23 @@ def _close(client) -> None:
             client.close()
         except Exception:  # a client that failed half-way may not close cleanly; it is dropped anyway
             pass
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(child: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a child process to end; kill it if it has not after ``timeout`` seconds."""
+    child.terminate()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 @contextlib.contextmanager
@@ -94,12 +112,7 @@ def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[
             raise RagError(f"`rag {' '.join(argv)}` exited with {child.returncode} while serving; its "
                            f"messages are above")
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_process(child)
 
 
 def run_load(url: str, questions: list[str], model: str, passages: int, users: int = 8, seconds: float = 300,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -92,10 +91,9 @@ def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
     """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
     pytest.importorskip("llama_cpp.server.app")
     from rag.llamacpp import physical_cores
+    from rag.loadtest import free_port, stop_process
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
@@ -113,9 +111,4 @@ def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
                     time.sleep(0.5)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server, timeout=20)

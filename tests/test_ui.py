@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import gradio as gr
@@ -13,6 +12,7 @@ from rag.articles import ArticleLibrary, find_span
 from rag.chatview import Turn, answer_html, render_markers, sources_html
 from rag.cite import Citation
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
+from rag.loadtest import free_port
 from rag.pipeline import Pipeline
 from rag.retrieve import Passage, open_searcher
 from rag.ui import ChatApp, build_app, launch
@@ -209,12 +209,6 @@ def test_settings_take_effect_per_question(settings):
 
 
 # --------------------------------------------------------------------------- the running app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
