@@ -16,8 +16,8 @@ for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("
 from rag.config import Settings  # noqa: E402  (after the offline switches, before any model import)
 from rag.errors import (BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt,  # noqa: E402
                         ModelUnavailable, RagError)
-from rag.pipeline import Answer, ask, stream  # noqa: E402
-from rag.retrieve import HybridRetriever, Passage, retrieve  # noqa: E402
+from rag.answer.pipeline import Answer, ask, stream  # noqa: E402
+from rag.search.retrieve import HybridRetriever, Passage, retrieve  # noqa: E402
 
 __all__ = ["Answer", "ask", "stream", "BadQuestion", "CorpusError", "HybridRetriever", "IndexMismatch", "IndexNotBuilt",
            "ModelUnavailable", "Passage", "RagError", "Settings", "retrieve"]

@@ -23,7 +23,7 @@ def _settings(args) -> Settings:
 
 
 def cmd_ask(args) -> int:
-    from rag.pipeline import Answer, get_pipeline
+    from rag.answer.pipeline import Answer, get_pipeline
 
     pipeline = get_pipeline(_settings(args))
     answer = None
@@ -54,7 +54,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from rag.ui import serve
+    from rag.app.ui import serve
 
     auth = None
     if args.auth:
@@ -67,8 +67,8 @@ def cmd_chat(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from rag.index import build_index
-    from rag.models import load_embedder
+    from rag.search.index import build_index
+    from rag.models.embedder import load_embedder
 
     settings = _settings(args)
     started = time.perf_counter()
@@ -87,7 +87,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from rag.retrieve import open_searcher, validate_question
+    from rag.search.retrieve import open_searcher, validate_question
 
     settings = _settings(args)
     question = validate_question(args.question, settings)
@@ -103,8 +103,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from rag.evaluation import load_set, run_retrieval_eval, write_report
-    from rag.retrieve import open_searcher, validate_question
+    from rag.evaluation.retrieval import load_set, run_retrieval_eval, write_report
+    from rag.search.retrieve import open_searcher, validate_question
 
     settings = _settings(args)
     items = load_set(Path(args.set))
@@ -128,8 +128,8 @@ def cmd_eval(args) -> int:
 
 
 def _answer_eval(args, settings, items) -> int:
-    from rag.answer_eval import write_answer_report, run_answer_eval
-    from rag.pipeline import get_pipeline
+    from rag.evaluation.answers import write_answer_report, run_answer_eval
+    from rag.answer.pipeline import get_pipeline
 
     pipeline = get_pipeline(settings)
     if args.limit:
@@ -148,12 +148,12 @@ def _answer_eval(args, settings, items) -> int:
 
 def cmd_bench(args) -> int:
     """Index build time with models loaded, and retrieval latency over an evaluation set's questions."""
-    from rag.bench import (decode_speed, follow_up_ttft, keyword_scale, render_comparison, scale_bench,
+    from rag.evaluation.bench import (decode_speed, follow_up_ttft, keyword_scale, render_comparison, scale_bench,
                            stock_comparison)
-    from rag.evaluation import load_set
-    from rag.index import build_index
-    from rag.models import load_embedder
-    from rag.retrieve import open_searcher, validate_question
+    from rag.evaluation.retrieval import load_set
+    from rag.search.index import build_index
+    from rag.models.embedder import load_embedder
+    from rag.search.retrieve import open_searcher, validate_question
 
     settings = _settings(args)
     if args.decode:
@@ -202,7 +202,7 @@ def cmd_bench(args) -> int:
         "retrieve_ms": {"n": len(latencies), "p50": round(statistics.median(latencies), 2),
                         "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
                         "max": round(latencies[-1], 2)},
-        "method": "rag.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
+        "method": "rag.search.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
                   f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
         "keywords_at_100k": keyword_scale(settings),
     }
@@ -212,8 +212,8 @@ def cmd_bench(args) -> int:
 def _load(settings, args) -> dict:
     """Serve the app (`rag chat`, a process of its own) on a free loopback port and load it with
     simulated users."""
-    from rag.evaluation import load_set
-    from rag.loadtest import free_port, run_load, served_app
+    from rag.evaluation.retrieval import load_set
+    from rag.evaluation.loadtest import free_port, run_load, served_app
 
     options = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
                "--embed-model", settings.embed_model, "chat", "--model", settings.llm_model,
@@ -228,7 +228,7 @@ def _load(settings, args) -> dict:
 
 
 def _stamped(result: dict) -> dict:
-    from rag.evaluation import describe_machine
+    from rag.evaluation.retrieval import describe_machine
 
     return {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine(), **result}
 
@@ -236,7 +236,7 @@ def _stamped(result: dict) -> dict:
 def _write_bench(result: dict, out: Path, name: str, stamp: bool = True, markdown: str | None = None) -> int:
     """Write ``name`` (JSON) and beside it the same as Markdown (``markdown``, or every measure in a
     table), and print the result."""
-    from rag.bench import render_bench
+    from rag.evaluation.bench import render_bench
 
     result = _stamped(result) if stamp else result
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ class Settings:
     chunk_max_chars: int = 350
     top_k: int = 5
     max_question_chars: int = 2000
-    # Vectors from which a FAISS index is HNSW instead of exact (rag.index.vector_index).
+    # Vectors from which a FAISS index is HNSW instead of exact (rag.search.index.vector_index).
     hnsw_from: int = 100_000
     # Candidates each retriever contributes before fusion.
     fusion_depth: int = 30
@@ -46,7 +46,7 @@ class Settings:
     llm_temperature: float = 0.0
     llm_seed: int = 0
     # llama.cpp: keep the state of the prompt's fixed opening (system prompt) aside, so that a
-    # condense or translation turn does not make the next question re-read it (rag.llamacpp).
+    # condense or translation turn does not make the next question re-read it (rag.models.llamacpp).
     llm_keep_prefix: bool = True
     # llama.cpp: map the GGUF file instead of reading it into memory (see LlamaCppChat.use_mmap).
     llm_mmap: bool = False
@@ -54,7 +54,7 @@ class Settings:
     llm_passages: int = 3
     llm_context_chars: int = 360
     # The least share of a question's words the retrieved passages must contain for the LLM to
-    # be asked (rag/evidence.py). On eval/sets/public.jsonl the answerable questions' lowest
+    # be asked (rag/answer/evidence.py). On eval/sets/public.jsonl the answerable questions' lowest
     # share is 0.29; four of eight off-topic questions are below 0.25, where the gate sits.
     min_coverage: float = 0.25
 

@@ -81,7 +81,7 @@ def seed_settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="module")
 def seed_searcher(seed_settings):
     """One hash-embedder index of the seeds per test module (built once: read-only tests share it)."""
-    from rag.retrieve import open_searcher
+    from rag.search.retrieve import open_searcher
 
     return open_searcher(seed_settings, embedder=HashEmbedder(), progress=False)
 
@@ -90,8 +90,8 @@ def seed_searcher(seed_settings):
 def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
     """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
     pytest.importorskip("llama_cpp.server.app")
-    from rag.llamacpp import physical_cores
-    from rag.loadtest import free_port, stop_process
+    from rag.models.llamacpp import physical_cores
+    from rag.evaluation.loadtest import free_port, stop_process
 
     port = free_port()
     with log_path.open("wb") as log:

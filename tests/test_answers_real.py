@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from rag.config import Settings
-from rag.pipeline import Pipeline
+from rag.answer.pipeline import Pipeline
 
 from conftest import ROOT, llama_server
 
@@ -62,8 +62,8 @@ def test_the_same_answers_come_back_from_a_served_llm(pipeline, tmp_path):
     pytest.importorskip("langchain_openai")
     from dataclasses import replace
 
-    from rag.generate import make_chat_model
-    from rag.gguf import resolve_gguf
+    from rag.models.chat import make_chat_model
+    from rag.models.gguf import resolve_gguf
 
     local = pipeline.settings
     questions = ["水头镇建设安居小区“和食堂”投入了多少资金？", "How many books does the Chengnan night library hold?"]

@@ -1,4 +1,4 @@
-"""Bench results as written to eval/bench/: JSON and the same as Markdown (rag.cli, rag.bench)."""
+"""Bench results as written to eval/bench/: JSON and the same as Markdown (rag.cli, rag.evaluation.bench)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rag.cite import UNSUPPORTED_MARK, lexical_support, numbers_missing, split_answer, verify_answer
+from rag.answer.cite import UNSUPPORTED_MARK, lexical_support, numbers_missing, split_answer, verify_answer
 
 
 @dataclass
@@ -111,7 +111,7 @@ def test_empty_answers(answer):
 
 
 def test_a_deputy_does_not_vouch_for_the_head():
-    from rag.cite import titles_missing
+    from rag.answer.cite import titles_missing
 
     assert titles_missing("苍南县委组织部部长是陈庆", "苍南县委组织部副部长陈庆介绍") == ["部长"]
     assert titles_missing("苍南县委组织部副部长是陈庆", "苍南县委组织部副部长陈庆介绍") == []
@@ -119,7 +119,7 @@ def test_a_deputy_does_not_vouch_for_the_head():
 
 
 def test_digits_are_supported_by_chinese_numerals():
-    from rag.cite import lexical_support
+    from rag.answer.cite import lexical_support
 
     question = "在德清灯塔村成立的“健康共富”党建联盟由几方组成？"
     passage = "六个党支部联手成立了六方“健康共富”党建联盟。"
@@ -128,7 +128,7 @@ def test_digits_are_supported_by_chinese_numerals():
 
 
 def test_sentences_in_the_other_language_are_dropped_when_the_rest_answers():
-    from rag.cite import keep_language
+    from rag.answer.cite import keep_language
 
     pasted = 'Fanshan has completed 106 projects [1]. The passage states "据统计，该镇已办理实事106件。"[1]'
     assert keep_language(pasted, "en") == "Fanshan has completed 106 projects.[1]"

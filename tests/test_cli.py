@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-import rag.models
+import rag.models.embedder
 from rag.cli import main
-from rag.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST
+from rag.search.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST
 
 from conftest import HashEmbedder
 
@@ -16,7 +16,7 @@ from conftest import HashEmbedder
 @pytest.fixture
 def cli(settings, monkeypatch, capsys):
     embedder = HashEmbedder()
-    monkeypatch.setattr(rag.models, "load_embedder", lambda _settings: embedder)
+    monkeypatch.setattr(rag.models.embedder, "load_embedder", lambda _settings: embedder)
 
     def run(*args):
         code = main(["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), *args])

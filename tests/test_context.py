@@ -1,6 +1,6 @@
 """The context budget: the best sentences of the passages within a character budget."""
 
-from rag.context import select_excerpts
+from rag.answer.excerpts import select_excerpts
 
 
 def test_best_sentences_are_kept_in_passage_order_within_budget():

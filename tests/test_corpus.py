@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.corpus import chunk_article, load_corpus, parse_page, read_page
+from rag.ingest.chunks import chunk_article
+from rag.ingest.corpus import load_corpus, parse_page, read_page
 from rag.errors import CorpusError
 from rag.textnorm import clean_body, match_key
 

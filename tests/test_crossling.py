@@ -1,6 +1,6 @@
 """English → Chinese bridges: CC-CEDICT glossary and romanised names."""
 
-from rag.crossling import build_glossary, pinyin_tokens, romanised_name_tokens, syllables_of, translate
+from rag.search.crossling import build_glossary, pinyin_tokens, romanised_name_tokens, syllables_of, translate
 
 
 def test_glossary_keeps_only_corpus_words_and_translates_english():

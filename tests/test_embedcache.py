@@ -1,4 +1,4 @@
-"""The embedding cache (rag.embedcache): only new text is embedded; interrupted builds resume."""
+"""The embedding cache (rag.search.embedcache): only new text is embedded; interrupted builds resume."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rag.embedcache import SHARD_ROWS, EmbeddingCache
-from rag.index import build_index, load_index
+from rag.search.embedcache import SHARD_ROWS, EmbeddingCache
+from rag.search.index import build_index, load_index
 
 from conftest import HashEmbedder
 
@@ -77,7 +77,7 @@ def test_a_damaged_shard_is_ignored_and_re_embedded(tmp_path):
 
 
 def test_many_shards_are_merged_into_one_that_holds_them_all(tmp_path, monkeypatch):
-    from rag import embedcache
+    from rag.search import embedcache
 
     monkeypatch.setattr(embedcache, "SHARD_ROWS", 2)
     monkeypatch.setattr(embedcache, "MAX_SHARDS", 3)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import load_corpus
+from rag.ingest.corpus import load_corpus
 from rag.textnorm import match_key
 
 ROOT = Path(__file__).resolve().parent.parent

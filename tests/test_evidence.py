@@ -6,9 +6,9 @@ import pytest
 
 from conftest import SEEDS, HashEmbedder
 from rag.config import Settings
-from rag.evidence import coverage, gate, question_terms
-from rag.quantities import missing_specifics
-from rag.retrieve import open_searcher
+from rag.answer.evidence import coverage, gate, question_terms
+from rag.answer.quantities import missing_specifics
+from rag.search.retrieve import open_searcher
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import textwrap
 import pytest
 
 from rag.cli import build_parser, main
-from rag.pipeline import Pipeline
-from rag.ui import build_app, launch
+from rag.answer.pipeline import Pipeline
+from rag.app.ui import build_app, launch
 
 from conftest import ROOT
 from test_pipeline import scripted

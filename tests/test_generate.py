@@ -1,4 +1,4 @@
-"""LLM layer: GGUF presets (rag.gguf) and chat-model backends (rag.generate).
+"""LLM layer: GGUF presets (rag.models.gguf) and chat-model backends (rag.models.chat).
 
 Unit tests use fake part files and a fake ``Llama``; tests marked ``slow`` use the bundled models.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag import generate, gguf, llamacpp
+from rag.models import chat as generate, gguf, llamacpp
 from rag.config import Settings
 from rag.errors import ModelUnavailable, RagError
-from rag.generate import make_chat_model, warm_up
-from rag.llamacpp import LlamaCppChat, unload_models
-from rag.gguf import GgufPreset, resolve_gguf
+from rag.models.chat import make_chat_model, warm_up
+from rag.models.llamacpp import LlamaCppChat, unload_models
+from rag.models.gguf import GgufPreset, resolve_gguf
 
 from conftest import llama_server
 
@@ -447,7 +447,7 @@ def test_the_kept_prefix_comes_back_after_another_turn_evicts_it():
 @pytest.mark.slow
 def test_decode_benchmark_sees_the_same_tokens_through_the_adapter_as_raw():
     pytest.importorskip("llama_cpp")
-    from rag.bench import decode_speed
+    from rag.evaluation.bench import decode_speed
 
     result = decode_speed(Settings(llm_model="fast"), repeats=1, max_tokens=24)
     assert result["raw_tokens"] == result["adapter_tokens"] == [24]  # greedy: the same generation

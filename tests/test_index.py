@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexMismatch, IndexNotBuilt, RagError
-from rag.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE, build_index,
+from rag.search.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE, build_index,
                        load_index, read_manifest)
-from rag.corpus import corpus_checksum, page_files
+from rag.ingest.corpus import corpus_checksum, page_files
 
 from conftest import HashEmbedder, ROOT
 
@@ -133,7 +133,7 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
         import faiss
         from conftest import HashEmbedder
         from rag.config import Settings
-        from rag.index import build_index
+        from rag.search.index import build_index
         real_write = faiss.write_index
         def dying_write(index, path):
             real_write(index, path)
@@ -224,8 +224,8 @@ def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_
     import faiss
     import numpy as np
 
-    from rag.index import vector_index
-    from rag.retrieve import open_searcher
+    from rag.search.index import vector_index
+    from rag.search.retrieve import open_searcher
 
     vectors = np.random.default_rng(0).standard_normal((2000, 64)).astype(np.float32)
     faiss.normalize_L2(vectors)

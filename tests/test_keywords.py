@@ -1,12 +1,12 @@
-"""Keyword search (rag.keywords): the sparse BM25 scores exactly as rank-bm25's BM25Okapi."""
+"""Keyword search (rag.search.keywords): the sparse BM25 scores exactly as rank-bm25's BM25Okapi."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rag.corpus import load_corpus
-from rag.keywords import BM25Index, tokenize
+from rag.ingest.corpus import load_corpus
+from rag.search.keywords import BM25Index, tokenize
 
 from conftest import SEEDS
 
@@ -42,7 +42,7 @@ def test_empty_passages_and_corpora_score_zero():
 
 @pytest.mark.slow  # slow tier: a synthetic keyword index (seconds)
 def test_keyword_benchmark_reports_both_implementations(seed_settings):
-    from rag.bench import keyword_scale
+    from rag.evaluation.bench import keyword_scale
 
     result = keyword_scale(seed_settings, documents=300, queries=3)
     assert result["documents"] == 300 and result["queries"] == 3

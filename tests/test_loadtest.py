@@ -1,4 +1,4 @@
-"""Simulated users against the running app (rag.loadtest): errors, mixed conversations, memory."""
+"""Simulated users against the running app (rag.evaluation.loadtest): errors, mixed conversations, memory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from rag.cli import main
 from rag.errors import RagError
-from rag.loadtest import resident_mb, run_load, served_app
-from rag.pipeline import Pipeline
-from rag.ui import build_app, launch
+from rag.evaluation.loadtest import resident_mb, run_load, served_app
+from rag.answer.pipeline import Pipeline
+from rag.app.ui import build_app, launch
 
 from conftest import ROOT
 from test_pipeline import scripted

@@ -1,4 +1,4 @@
-"""rag.models / rag.e5convert: the E5S1 reader, the conversion cache, model resolution, loading.
+"""rag.models.embedder / rag.models.e5convert: the E5S1 reader, the conversion cache, model resolution, loading.
 
 Fast tests build a tiny synthetic E5S1 file (2 layers, 32 dims) so the whole path — parse,
 dequantise, tokenizer, safetensors, sentence-transformers load — runs in seconds. The slow tests
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import e5convert, models
+from rag.models import e5convert
+from rag.models import embedder as models
 from rag.config import Settings
 from rag.errors import ModelUnavailable
 
@@ -351,11 +352,11 @@ def seed_texts() -> list[str]:
     """All seed text: every chunk (bare and as indexed, with its headline) plus every paragraph.
 
     Paragraphs (split on blank lines) are always included, so the check covers every seed page even
-    where rag.corpus drops text (banners) or fails.
+    where rag.ingest.corpus drops text (banners) or fails.
     """
     texts: list[str] = []
     try:
-        from rag.corpus import load_corpus
+        from rag.ingest.corpus import load_corpus
 
         chunks = load_corpus(SEEDS).chunks
         texts += [c.text for c in chunks] + [getattr(c, "context_text", c.text) for c in chunks]

@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag.errors import BadQuestion
-from rag.pipeline import Answer, Pipeline
+from rag.answer.pipeline import Answer, Pipeline
 
 
 class ScriptedChat(GenericFakeChatModel):

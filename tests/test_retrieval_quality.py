@@ -7,8 +7,8 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.evaluation import load_set, run_retrieval_eval
-from rag.retrieve import open_searcher, validate_question
+from rag.evaluation.retrieval import load_set, run_retrieval_eval
+from rag.search.retrieve import open_searcher, validate_question
 
 from conftest import ROOT
 

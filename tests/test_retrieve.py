@@ -8,8 +8,8 @@ from langchain_core.documents import Document
 import rag
 from rag.config import Settings
 from rag.errors import BadQuestion, CorpusError, IndexNotBuilt
-from rag.keywords import tokenize
-from rag.retrieve import HybridRetriever, open_searcher, validate_question
+from rag.search.keywords import tokenize
+from rag.search.retrieve import HybridRetriever, open_searcher, validate_question
 
 
 @pytest.fixture

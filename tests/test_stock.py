@@ -1,14 +1,14 @@
-"""The stock LangChain recipe (rag.stock) and the item-by-item comparison (rag.answer_eval)."""
+"""The stock LangChain recipe (rag.evaluation.stock) and the item-by-item comparison (rag.evaluation.answers)."""
 
 from __future__ import annotations
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from rag.answer_eval import compare_answers
-from rag.evaluation import EvalItem
-from rag.pipeline import Answer
-from rag.stock import StockRecipe
+from rag.evaluation.answers import compare_answers
+from rag.evaluation.retrieval import EvalItem
+from rag.answer.pipeline import Answer
+from rag.evaluation.stock import StockRecipe
 
 
 def _chat(*replies):

@@ -1,4 +1,4 @@
-"""Synthetic corpora (rag.synthetic) and the scale benchmark over them (rag.bench.scale_bench)."""
+"""Synthetic corpora (rag.evaluation.synthetic) and the scale benchmark over them (rag.evaluation.bench.scale_bench)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from rag.corpus import load_corpus
-from rag.synthetic import write_synthetic_corpus
+from rag.ingest.corpus import load_corpus
+from rag.evaluation.synthetic import write_synthetic_corpus
 
 from conftest import SEEDS, HashEmbedder
 
@@ -25,7 +25,8 @@ def test_pages_recombine_seed_sentences_reproducibly(tmp_path):
 
 @pytest.mark.slow  # slow tier: a synthetic corpus indexed (seconds)
 def test_scale_bench_measures_build_search_and_hnsw_recall(seed_settings, monkeypatch):
-    from rag import bench, models
+    from rag.evaluation import bench
+    from rag.models import embedder as models
 
     monkeypatch.setattr(models, "load_embedder", lambda settings: HashEmbedder())
     settings = dataclasses.replace(seed_settings, cache_dir=seed_settings.index_dir.parent / "scale-cache")

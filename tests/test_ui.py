@@ -8,14 +8,14 @@ import gradio as gr
 import pytest
 from langchain_core.messages import AIMessage
 
-from rag.articles import ArticleLibrary, find_span
-from rag.chatview import Turn, answer_html, render_markers, sources_html
-from rag.cite import Citation
+from rag.ingest.articles import ArticleLibrary, find_span
+from rag.app.chatview import Turn, answer_html, render_markers, sources_html
+from rag.answer.cite import Citation
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
-from rag.loadtest import free_port
-from rag.pipeline import Pipeline
-from rag.retrieve import Passage, open_searcher
-from rag.ui import ChatApp, build_app, launch
+from rag.evaluation.loadtest import free_port
+from rag.answer.pipeline import Pipeline
+from rag.search.retrieve import Passage, open_searcher
+from rag.app.ui import ChatApp, build_app, launch
 
 from test_pipeline import ScriptedChat, scripted
 
@@ -185,7 +185,7 @@ def test_bad_question_is_a_warning_and_changes_nothing(app_with, warnings, quest
 
 
 @pytest.mark.parametrize("error, shown", [
-    (ModelUnavailable("the LLM is missing; run `python -m rag.gguf`"), "run `python -m rag.gguf`"),
+    (ModelUnavailable("the LLM is missing; run `python -m rag.models.gguf`"), "run `python -m rag.models.gguf`"),
     (RuntimeError("boom"), "something went wrong (RuntimeError: boom)"),
 ])
 def test_pipeline_errors_are_warnings_not_tracebacks(settings, warnings, error, shown):

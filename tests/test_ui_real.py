@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.pipeline import get_pipeline
-from rag.ui import build_app, launch
+from rag.ingest.corpus import load_corpus
+from rag.answer.pipeline import get_pipeline
+from rag.app.ui import build_app, launch
 
 from conftest import ROOT
 from test_ui import free_port

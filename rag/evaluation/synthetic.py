@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from rag.corpus import load_corpus
+from rag.ingest.corpus import load_corpus
 from rag.textnorm import split_sentences
 
 ARTICLES_PER_PAGE = 20

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.quantities import fix_english_amounts
-from rag.quantities import missing as quantities_missing
+from rag.answer.quantities import fix_english_amounts
+from rag.answer.quantities import missing as quantities_missing
 from rag.textnorm import detect_language, match_key, split_sentences
 
 MARKER = re.compile(r"\s*[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rag.corpus import Article, Page, page_files, parse_page, read_page
+from rag.ingest.corpus import Article, Page, page_files, parse_page, read_page
 from rag.errors import CorpusError
 
 

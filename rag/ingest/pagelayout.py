@@ -1,7 +1,7 @@
 """Line roles on an OCR'd page: which lines are headings, bylines, captions, body text.
 
 `classify_lines` turns a page into a flat list of `Item`s (headings, paragraphs with their broken
-lines joined, captions with their credits, bylines…) that `rag.corpus` assembles into articles.
+lines joined, captions with their credits, bylines…) that `rag.ingest.corpus` assembles into articles.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Dense similarity is the better of the chunk's and its best sentence's. Fusion is a convex
 combination of min-max normalised scores where each keyword signal weighs by how much of the
 question it can read at all: Chinese words by the share BM25 knows (`BM25Index.coverage`), English
-words by the share the glossary translates, romanised names when they match (`rag.crossling`).
+words by the share the glossary translates, romanised names when they match (`rag.search.crossling`).
 An English question thus is not dragged down by an empty keyword ranking (plain reciprocal-rank
 fusion lost English evidence recall that way), yet still gets keyword help where it can.
 """
@@ -22,11 +22,11 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.config import Settings
-from rag.corpus import corpus_checksum, page_files
+from rag.ingest.corpus import corpus_checksum, page_files
 from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
-from rag.index import HybridIndex, build_index, chunk_sentences, load_index
-from rag.crossling import romanised_name_tokens, translate
-from rag.keywords import tokenize
+from rag.search.index import HybridIndex, build_index, chunk_sentences, load_index
+from rag.search.crossling import romanised_name_tokens, translate
+from rag.search.keywords import tokenize
 
 MAX_K = 50
 # Weight of the Chinese keyword score when every question token is known to the keyword index.
@@ -250,7 +250,7 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
         if embedder is None and cached is not None and cached.fingerprint == fingerprint:
             return cached
         if embedder is None:
-            from rag.models import load_embedder
+            from rag.models.embedder import load_embedder
 
             embedder = load_embedder(settings)
         checksum = corpus_checksum(files, settings.corpus_dir)

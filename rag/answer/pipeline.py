@@ -23,13 +23,13 @@ from typing import Callable, Iterator
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 
-from rag.cite import Citation, keep_language, verify_answer
+from rag.answer.cite import Citation, keep_language, verify_answer
 from rag.config import Settings
-from rag.context import select_excerpts
-from rag.evidence import gate
+from rag.answer.excerpts import select_excerpts
+from rag.answer.evidence import gate
 from rag.prompts import fill, load_prompt
-from rag.quantities import asks_for_quantity, has_quantity
-from rag.retrieve import HybridSearcher, Passage, open_searcher, validate_question
+from rag.answer.quantities import asks_for_quantity, has_quantity
+from rag.search.retrieve import HybridSearcher, Passage, open_searcher, validate_question
 from rag.textnorm import detect_language, match_key
 
 LANGUAGES = ("zh", "en")  # the languages answers are written in (prompts/instruction_*.md)
@@ -79,7 +79,7 @@ class Pipeline:
             if self.searcher is None:
                 self.searcher = open_searcher(self.settings)
             if self.chat is None:
-                from rag.generate import make_chat_model
+                from rag.models.chat import make_chat_model
 
                 chat = make_chat_model(self.settings)
                 if self._keeps_prefixes(chat):
@@ -92,7 +92,7 @@ class Pipeline:
 
     def warm(self) -> None:
         """Load the index and models and prime the LLM, so that the first question is not slower."""
-        from rag.generate import warm_up
+        from rag.models.chat import warm_up
 
         _, chat = self._ensure_loaded()
         if not self._keeps_prefixes(chat):  # else primed while loading

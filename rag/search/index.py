@@ -8,10 +8,10 @@ Layout under the index folder (`vectorstore/`):
     build-<time>/sentences.index the same for each sentence of a multi-sentence chunk
     build-<time>/sentences.json  which chunk each sentence vector belongs to
     build-<time>/chunks.jsonl    one chunk per line, with its BM25 tokens and pinyin tokens
-    build-<time>/glossary.json   English → corpus words, from CC-CEDICT (see rag.crossling)
+    build-<time>/glossary.json   English → corpus words, from CC-CEDICT (see rag.search.crossling)
 
 No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `current` untouched.
-Vectors are also kept by text in the embedding cache (`rag.embedcache`), so a rebuild embeds only
+Vectors are also kept by text in the embedding cache (`rag.search.embedcache`), so a rebuild embeds only
 new or changed text and an interrupted build resumes.
 """
 
@@ -30,11 +30,12 @@ import numpy as np
 
 from rag.checksums import sha256_file as _sha256
 from rag.config import Settings
-from rag.corpus import CHUNKER_VERSION, Chunk, Corpus, load_corpus
+from rag.ingest.chunks import CHUNKER_VERSION, Chunk
+from rag.ingest.corpus import Corpus, load_corpus
 from rag.errors import IndexMismatch, IndexNotBuilt, RagError
-from rag.crossling import build_glossary, pinyin_tokens, syllables_of
-from rag.embedcache import EmbeddingCache
-from rag.keywords import TOKENIZER_ID, BM25Index, tokenize
+from rag.search.crossling import build_glossary, pinyin_tokens, syllables_of
+from rag.search.embedcache import EmbeddingCache
+from rag.search.keywords import TOKENIZER_ID, BM25Index, tokenize
 from rag.textnorm import split_sentences
 
 FORMAT_VERSION = 2
@@ -99,13 +100,13 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         corpus: an already loaded corpus (else read from `settings.corpus_dir`).
         progress: show a progress bar while embedding.
         reuse: take the vectors of texts embedded before from the embedding cache
-            (`rag.embedcache`) and save new ones there; False embeds everything (benchmarks).
+            (`rag.search.embedcache`) and save new ones there; False embeds everything (benchmarks).
     Returns:
         The loaded new index and the corpus it was built from.
     """
     started = time.perf_counter()
     if embedder is None:
-        from rag.models import load_embedder
+        from rag.models.embedder import load_embedder
 
         embedder = load_embedder(settings)
     if corpus is None:

@@ -7,7 +7,7 @@ hashing, checked for size and SHA-256, then renamed into place). A small sidecar
 file records the verified digest for that exact size and mtime, so later runs skip re-hashing a
 gigabyte; ``verify=True`` re-hashes anyway.
 
-Run ``python -m rag.gguf [preset-or-path] [--verify]`` to prepare a model ahead of time.
+Run ``python -m rag.models.gguf [preset-or-path] [--verify]`` to prepare a model ahead of time.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def _local_gguf(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rag.gguf [NAME_OR_PATH] [--verify]``: assemble/verify and print the path."""
+    """``python -m rag.models.gguf [NAME_OR_PATH] [--verify]``: assemble/verify and print the path."""
     args = list(sys.argv[1:] if argv is None else argv)
     verify = "--verify" in args
     names = [a for a in args if a != "--verify"]

@@ -1,4 +1,4 @@
-"""The chat window (`rag chat`): a Gradio app that formats what `rag.pipeline` returns.
+"""The chat window (`rag chat`): a Gradio app that formats what `rag.answer.pipeline` returns.
 
 The only module that imports gradio. Each browser session keeps its own conversation in a
 `gr.State`; the pipelines (index, embedder, LLM) are process-wide and shared by all sessions.
@@ -6,7 +6,7 @@ The sources panel is filled from `Pipeline.stream`'s `on_passages` callback, bef
 first token, and narrowed to the cited passages when the checked `Answer` arrives; the streamed
 text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
 
-Concurrency: llama.cpp runs one generation at a time (a lock in `rag.llamacpp`), so answering
+Concurrency: llama.cpp runs one generation at a time (a lock in `rag.models.llamacpp`), so answering
 several questions at once cannot make the LLM faster. Up to `ANSWER_CONCURRENCY` questions are
 still taken together: each user's passages appear at once instead of after everyone queued ahead
 has been answered, while the lock serialises the generations. Measured with five users at once
@@ -29,13 +29,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 
 import gradio as gr  # noqa: E402
 
-from rag.articles import ArticleLibrary  # noqa: E402
-from rag.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
+from rag.ingest.articles import ArticleLibrary  # noqa: E402
+from rag.app.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
-from rag.malloc import cap_arenas, release_free_memory  # noqa: E402
-from rag.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
-from rag.retrieve import validate_question  # noqa: E402
+from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
+from rag.answer.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
+from rag.search.retrieve import validate_question  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def model_choices(settings: Settings) -> list[str]:
     """The models the settings menu offers: the configured one, and the bundled presets for llama.cpp."""
     if settings.llm_backend != "llama.cpp":
         return [settings.llm_model]
-    from rag.gguf import PRESETS
+    from rag.models.gguf import PRESETS
 
     return list(dict.fromkeys([settings.llm_model, *PRESETS]))
 

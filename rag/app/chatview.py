@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from rag.articles import find_span
-from rag.cite import MARKER, UNSUPPORTED_MARK
+from rag.ingest.articles import find_span
+from rag.answer.cite import MARKER, UNSUPPORTED_MARK
 from rag.errors import RagError
 
 # A passage → (its article, the passage's span in article.text or None); raises RagError.
@@ -39,7 +39,7 @@ class Turn:
     passages: list = field(default_factory=list)
     retrieve_s: float | None = None
     streamed: str = ""
-    answer: object = None  # rag.pipeline.Answer once complete
+    answer: object = None  # rag.answer.pipeline.Answer once complete
     error: str = ""
 
     @property

@@ -3,7 +3,7 @@
 A page is OCR text of a printed newspaper page (or a bulletin). Lines are broken mid-sentence,
 articles are concatenated, headlines may come before or after the text they head, photo captions
 sit between articles. `parse_page` recovers the articles a reader sees; `chunk_article` cuts them
-into paragraph chunks that never cross an article.
+into paragraph chunks that never cross an article (`rag.ingest.chunks`).
 
 Decisions worth knowing:
 - Photo captions become small articles of their own (kind "caption"), headed by their first
@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.pagelayout import Item, classify_lines
+from rag.ingest.chunks import Chunk, chunk_article
+from rag.ingest.pagelayout import Item, classify_lines
 from rag.textnorm import cjk_ratio, split_sentences
 
-CHUNKER_VERSION = "3"
 PAGE_SUFFIXES = (".txt", ".md")
-MIN_CHUNK_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -45,27 +44,6 @@ class Article:
     @property
     def text(self) -> str:
         return "\n\n".join(self.paragraphs)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of one article: the unit that is embedded, searched and cited."""
-
-    chunk_id: str
-    source: str
-    article: str
-    article_no: int
-    paragraph: int
-    start: int
-    end: int
-    text: str
-    kind: str = "article"
-    kicker: str | None = None
-
-    @property
-    def context_text(self) -> str:
-        """The text with its headline in front, as embedded and keyword-indexed."""
-        return f"{self.article}\n{self.text}"
 
 
 @dataclass
@@ -346,92 +324,3 @@ def _best_split(sections, heading: Item):
                 if gain > best_gain:
                     best, best_gain = (index, cut, heading_first), gain
     return best
-
-
-# --------------------------------------------------------------------------- chunks
-
-
-def _pieces(paragraph: str, max_chars: int) -> list[str]:
-    """Split a long paragraph at sentence ends into pieces of at most max_chars."""
-    if len(paragraph) <= max_chars:
-        return [paragraph]
-    sentences: list[str] = []
-    for sentence in split_sentences(paragraph):
-        while len(sentence) > max_chars:  # one run-on sentence: cut at a comma if there is one
-            cut = sentence.rfind("，", 0, max_chars)
-            cut = cut + 1 if cut > max_chars // 3 else max_chars
-            sentences.append(sentence[:cut])
-            sentence = sentence[cut:]
-        sentences.append(sentence)
-    # Balance the pieces: aim for equal sizes rather than a full piece and a scrap.
-    n_pieces = -(-len(paragraph) // max_chars)
-    target = len(paragraph) / n_pieces
-    pieces, buf = [], ""
-    for sentence in sentences:
-        if buf and (len(buf) + len(sentence) > max_chars or len(buf) >= target):
-            pieces.append(buf)
-            buf = ""
-        buf += sentence
-    if buf:
-        if pieces and len(buf) < MIN_CHUNK_CHARS // 2 and len(pieces[-1]) + len(buf) <= max_chars * 1.15:
-            pieces[-1] += buf
-        else:
-            pieces.append(buf)
-    return pieces
-
-
-def chunk_article(article: Article, max_chars: int = 350) -> list[Chunk]:
-    """Cut an article into paragraph chunks of at most ~max_chars that never leave the article.
-
-    Short paragraphs are merged with the following ones; long ones are split at sentence ends.
-    Each chunk is an exact slice `article.text[start:end]`.
-    """
-    text = article.text
-    units: list[tuple[int, int, int]] = []  # (paragraph number, start, end)
-    offset = 0
-    for number, paragraph in enumerate(article.paragraphs, start=1):
-        start = offset
-        for piece in _pieces(paragraph, max_chars):
-            units.append((number, start, start + len(piece)))
-            start += len(piece)
-        offset += len(paragraph) + 2
-    merged: list[list[int]] = []
-    for number, start, end in units:
-        last = merged[-1] if merged else None
-        if last and (last[2] - last[1] < MIN_CHUNK_CHARS) and end - last[1] <= max_chars:
-            last[2] = end
-        else:
-            merged.append([number, start, end])
-    stem = Path(article.source).stem
-    chunks = []
-    for part, (number, start, end) in enumerate(merged, start=1):
-        chunks.append(Chunk(
-            chunk_id=f"{stem}:{article.number}:{part}",
-            source=article.source,
-            article=article.headline,
-            article_no=article.number,
-            paragraph=number,
-            start=start,
-            end=end,
-            text=text[start:end],
-            kind=article.kind,
-            kicker=article.kicker,
-        ))
-    return chunks
-
-
-def _main() -> None:  # python -m rag.corpus [folder]: show what the parser sees
-    import sys
-
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("seeds")
-    corpus = load_corpus(folder)
-    for page in corpus.pages:
-        print(f"== {page.source}  banners={page.banners}")
-        for a in page.articles:
-            extra = f"  [kicker: {a.kicker}]" if a.kicker else ""
-            print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline})")
-    print(f"{len(corpus.chunks)} chunks, skipped: {corpus.skipped}")
-
-
-if __name__ == "__main__":
-    _main()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import html
 import re
 import socket
 import statistics
@@ -22,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from rag.chatview import esc
 from rag.errors import RagError
 
 
@@ -174,7 +174,7 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
             bar.update(1)
             if len(latencies) == users:  # every user has had an answer: the app's buffers are all made
                 settled.append(resident_mb(pid))
-            if len(mine) != len(asked) or not all(esc(q) in m for q, m in zip(asked, mine)):
+            if len(mine) != len(asked) or not all(html.escape(q, quote=True) in m for q, m in zip(asked, mine)):
                 mixed.append(f"user {number}: asked {asked}, conversation shows {len(mine)} questions")
             if "rag-failed" in last:
                 errors.append(f"user {number}: the answer to {question!r} is an error")

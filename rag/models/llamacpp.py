@@ -177,7 +177,7 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = Fa
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
                 f"llama.cpp could not load {model_path} ({exc}); check the file with "
-                f"`python -m rag.gguf --verify`, or lower RAG_LLM_CONTEXT if memory is short."
+                f"`python -m rag.models.gguf --verify`, or lower RAG_LLM_CONTEXT if memory is short."
             ) from exc
         runtime = _RUNTIMES[key] = _LlamaRuntime(llama)
         _instrument(runtime)

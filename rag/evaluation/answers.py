@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.evaluation import EvalItem, aggregate, write_report
+from rag.evaluation.retrieval import EvalItem, aggregate, write_report
 from rag.textnorm import detect_language, match_key
 
 ANSWER_METRICS = ("answer_accuracy", "refusal_accuracy", "false_refusal", "citation_precision",

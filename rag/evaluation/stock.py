@@ -15,12 +15,12 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 
-from rag.cite import Citation
+from rag.answer.cite import Citation
 from rag.config import Settings
-from rag.corpus import page_files
-from rag.pipeline import REFUSAL_CUES, Answer
+from rag.ingest.corpus import page_files
+from rag.answer.pipeline import REFUSAL_CUES, Answer
 from rag.prompts import fill
-from rag.retrieve import Passage
+from rag.search.retrieve import Passage
 from rag.textnorm import detect_language
 
 

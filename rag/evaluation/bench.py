@@ -38,8 +38,8 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
     produce the same tokens. The prompt is evaluated once beforehand and then reused from the
     cache, so only decoding is timed.
     """
-    from rag.generate import make_chat_model
-    from rag.llamacpp import LlamaCppChat
+    from rag.models.chat import make_chat_model
+    from rag.models.llamacpp import LlamaCppChat
 
     chat = make_chat_model(settings)
     if not isinstance(chat, LlamaCppChat):
@@ -74,7 +74,7 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
         settings: the configuration to measure (llama.cpp backend).
         questions: consecutive pairs (earlier question, follow-up); ``pairs`` of them are used.
     """
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     pipeline = Pipeline(settings)
     _, chat = pipeline._ensure_loaded()
@@ -109,18 +109,18 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
 
 def stock_comparison(settings: Settings, items: list, chunk_size: int = 300, chunk_overlap: int = 50,
                      k: int = 3) -> dict:
-    """Our pipeline against the stock LangChain recipe (`rag.stock`), item by item in one run.
+    """Our pipeline against the stock LangChain recipe (`rag.evaluation.stock`), item by item in one run.
 
     Args:
         settings: our configuration; the recipe gets the same embedder and LLM.
-        items: evaluation items (`rag.evaluation.load_set`).
+        items: evaluation items (`rag.evaluation.retrieval.load_set`).
         chunk_size, chunk_overlap, k: the recipe's splitter and retriever.
     Returns:
         Overall metrics of both, the recipe's parameters and both full reports.
     """
-    from rag.answer_eval import compare_answers
-    from rag.pipeline import Pipeline
-    from rag.stock import StockRecipe
+    from rag.evaluation.answers import compare_answers
+    from rag.answer.pipeline import Pipeline
+    from rag.evaluation.stock import StockRecipe
 
     pipeline = Pipeline(settings)
     searcher, chat = pipeline._ensure_loaded()
@@ -190,8 +190,8 @@ def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 2
     """
     import random
 
-    from rag.corpus import load_corpus
-    from rag.keywords import BM25Index, tokenize
+    from rag.ingest.corpus import load_corpus
+    from rag.search.keywords import BM25Index, tokenize
     from rag.textnorm import split_sentences
 
     chunks = load_corpus(settings.corpus_dir, settings.chunk_max_chars).chunks
@@ -226,17 +226,17 @@ def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 2
 def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repeat: int = 2) -> dict:
     """Index build, retrieval latency and memory over synthetic corpora of ``sizes`` paragraphs.
 
-    For each size: pages from `rag.synthetic` under ``cache_dir/bench/``, a full index build
+    For each size: pages from `rag.evaluation.synthetic` under ``cache_dir/bench/``, a full index build
     (progress bar), retrieval over ``questions`` through the real search path, and, over the
     chunk vectors, exact (Flat) against HNSW search: latency and HNSW's recall@10.
     """
     import dataclasses
     import resource
 
-    from rag.index import build_index, vector_index
-    from rag.models import load_embedder
-    from rag.retrieve import open_searcher, validate_question
-    from rag.synthetic import write_synthetic_corpus
+    from rag.search.index import build_index, vector_index
+    from rag.models.embedder import load_embedder
+    from rag.search.retrieve import open_searcher, validate_question
+    from rag.evaluation.synthetic import write_synthetic_corpus
 
     embedder = load_embedder(settings)
     embedder.embed_queries(["warm-up"])
@@ -283,7 +283,7 @@ def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repe
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         })
     return {"sizes": results, "hnsw_from": settings.hnsw_from,
-            "method": "synthetic pages recombining the seeds' sentences (rag/synthetic.py, seed 0); "
+            "method": "synthetic pages recombining the seeds' sentences (rag/evaluation/synthetic.py, seed 0); "
                       "texts_embedded counts what the embedding cache did not hold; retrieval is the "
                       "whole search path (embed query, FAISS chunks + sentences, BM25 words + pinyin, "
                       "fusion) over the evaluation set's questions; peak RSS is the process's so far"}

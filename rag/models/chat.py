@@ -2,8 +2,8 @@
 
 ``make_chat_model(settings)`` picks ``settings.llm_backend``:
 
-- ``"llama.cpp"`` (default): ``LlamaCppChat`` (``rag.llamacpp``), our small adapter over
-  in-process llama-cpp-python, running a bundled GGUF preset (see ``rag.gguf``) or any local
+- ``"llama.cpp"`` (default): ``LlamaCppChat`` (``rag.models.llamacpp``), our small adapter over
+  in-process llama-cpp-python, running a bundled GGUF preset (see ``rag.models.gguf``) or any local
   ``.gguf`` file.
 - ``"transformers"``: a Hugging Face id or local folder (or a GGUF preset, dequantised) through
   langchain-huggingface's ``ChatHuggingFace`` over ``HuggingFacePipeline``; GPU when available.
@@ -44,8 +44,8 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
     name = model or settings.llm_model
     match settings.llm_backend:
         case "llama.cpp":
-            from rag.gguf import resolve_gguf
-            from rag.llamacpp import LlamaCppChat, physical_cores
+            from rag.models.gguf import resolve_gguf
+            from rag.models.llamacpp import LlamaCppChat, physical_cores
 
             return LlamaCppChat(
                 model_path=str(resolve_gguf(name, settings)),
@@ -90,7 +90,7 @@ def _transformers_chat(name: str, settings: Settings) -> BaseChatModel:
             f"the transformers backend needs langchain-huggingface, transformers and torch: run "
             f"`pip install langchain-huggingface transformers torch` ({exc})."
         ) from exc
-    from rag.gguf import PRESETS, resolve_gguf
+    from rag.models.gguf import PRESETS, resolve_gguf
 
     source, extra = name, {}
     if name in PRESETS or name.endswith(".gguf"):
