@@ -1,6 +1,7 @@
 """rag: cited answers from Chinese newspaper pages.
 
-The Python API: `rag.ask(question, history=None, **options) -> Answer`, `rag.stream(...)`,
+The Python API: `rag.ask(question, history=None, **options) -> Answer`, `rag.stream(...)` (yields
+`Retrieved`, then `Delta`s as the answer is written, then `Answered`),
 `rag.retrieve(question, k=5) -> list[Passage]`, `rag.HybridRetriever` (LangChain),
 `rag.Settings` for configuration, `rag.RagError` and its subclasses for what can go wrong.
 """
@@ -16,8 +17,8 @@ for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("
 from rag.config import Settings  # noqa: E402  (after the offline switches, before any model import)
 from rag.errors import (BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt,  # noqa: E402
                         ModelUnavailable, RagError)
-from rag.answer.pipeline import Answer, ask, stream  # noqa: E402
+from rag.answer.pipeline import Answer, Answered, Delta, Retrieved, ask, stream  # noqa: E402
 from rag.search.retrieve import HybridRetriever, Passage, retrieve  # noqa: E402
 
-__all__ = ["Answer", "ask", "stream", "BadQuestion", "CorpusError", "HybridRetriever", "IndexMismatch", "IndexNotBuilt",
+__all__ = ["Answer", "Answered", "Delta", "Retrieved", "ask", "stream", "BadQuestion", "CorpusError", "HybridRetriever", "IndexMismatch", "IndexNotBuilt",
            "ModelUnavailable", "Passage", "RagError", "Settings", "retrieve"]

@@ -23,15 +23,15 @@ def _settings(args) -> Settings:
 
 
 def cmd_ask(args) -> int:
-    from rag.answer.pipeline import Answer, get_pipeline
+    from rag.answer.pipeline import Answered, Delta, get_pipeline
 
     pipeline = get_pipeline(_settings(args))
     answer = None
-    for item in pipeline.stream(args.question, k=args.k):
-        if isinstance(item, Answer):
-            answer = item
-        elif not args.json:
-            print(item, end="", flush=True)
+    for event in pipeline.stream(args.question, k=args.k):
+        if isinstance(event, Answered):
+            answer = event.answer
+        elif isinstance(event, Delta) and not args.json:
+            print(event.text, end="", flush=True)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
         return 0
@@ -54,7 +54,12 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from rag.app.ui import serve
+    try:
+        from rag.app.ui import serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "gradio":
+            raise
+        raise RagError(f"the chat window needs Gradio ({exc}): run `pip install 'rag[chat]'`.") from exc
 
     auth = None
     if args.auth:
@@ -75,14 +80,14 @@ def cmd_index(args) -> int:
     print(f"Loading the embedder {settings.embed_model!r}…", file=sys.stderr)
     embedder = load_embedder(settings)
     index, corpus = build_index(settings, embedder, progress=not args.quiet)
-    counts = index.manifest["counts"]
+    status = index.status()
     for name, reason in corpus.skipped:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
-    print(f"Indexed {counts['pages']} pages → {counts['articles']} articles → {counts['chunks']} chunks "
-          f"with {index.manifest['embedder']['name']} ({index.manifest['dimension']}-dim; "
-          f"{counts.get('embedded', 0)} texts embedded now, the rest from the embedding cache) "
-          f"in {time.perf_counter() - started:.1f} s (build {index.manifest['build_seconds']:.1f} s); "
-          f"saved to {index.path}")
+    print(f"Indexed {status.pages} pages → {status.articles} articles → {status.chunks} chunks "
+          f"with {status.embedder} ({status.dimension}-dim; "
+          f"{status.embedded} texts embedded now, the rest from the embedding cache) "
+          f"in {time.perf_counter() - started:.1f} s (build {status.build_seconds:.1f} s); "
+          f"saved to {status.path}")
     return 0
 
 
@@ -113,8 +118,8 @@ def cmd_eval(args) -> int:
     searcher = open_searcher(settings)
     report = run_retrieval_eval(items, lambda q, k: searcher.search(validate_question(q, settings), k))
     report["set"] = str(args.set)
-    report["settings"] = {"embedder": searcher.index.manifest["embedder"]["name"],
-                          "chunks": searcher.index.manifest["counts"]["chunks"]}
+    status = searcher.index.status()
+    report["settings"] = {"embedder": status.embedder, "chunks": status.chunks}
     name = f"{Path(args.set).stem}-retrieval"
     json_path, md_path = write_report(report, Path(args.out), name)
     overall = report["metrics"]["overall"]

@@ -58,6 +58,15 @@ class Settings:
     # share is 0.29; four of eight off-topic questions are below 0.25, where the gate sits.
     min_coverage: float = 0.25
 
+    def index_key(self) -> tuple:
+        """The fields a searcher depends on (index, embedder, fusion): its cache key, so that
+        changing a question's passages or model reloads no index."""
+        return tuple((name, getattr(self, name)) for name in INDEX_FIELDS)
+
+    def llm_key(self) -> tuple:
+        """The fields a chat model depends on: its cache key."""
+        return tuple((name, getattr(self, name)) for name in LLM_FIELDS)
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults, then RAG_* environment variables, then explicit keyword overrides."""
@@ -72,6 +81,14 @@ class Settings:
             if f.name in values and f.type in ("Path", Path):
                 values[f.name] = Path(values[f.name]).expanduser()
         return cls(**values)
+
+
+# What a loaded searcher and a loaded chat model are made of; every other field is read per
+# question (top_k, passages, context budget, gate threshold, question length).
+INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_batch_size", "chunk_max_chars",
+                "hnsw_from", "fusion_depth")
+LLM_FIELDS = ("cache_dir", "llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_context", "llm_threads",
+              "llm_max_tokens", "llm_temperature", "llm_seed", "llm_keep_prefix", "llm_mmap")
 
 
 def _coerce(f: dataclasses.Field, raw: str):

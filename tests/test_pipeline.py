@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag.errors import BadQuestion
-from rag.answer.pipeline import Answer, Pipeline
+from rag.answer.pipeline import Answer, Answered, Delta, Pipeline, Retrieved
 
 
 class ScriptedChat(GenericFakeChatModel):
@@ -48,22 +48,32 @@ def test_answer_with_verified_citation(make):
     assert "简体中文" in user.content and "cannot" not in system.content.lower()  # no way out offered
 
 
-def test_stream_yields_deltas_then_the_answer(make):
+def test_stream_yields_the_passages_then_deltas_then_the_answer(make):
     pipeline, _ = make("清泉村去年交易额超两亿元[1]。")
-    items = list(pipeline.stream("清泉村去年电商交易额是多少？"))
-    assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
-    assert "".join(items[:-1]) == "清泉村去年交易额超两亿元[1]。"
+    events = list(pipeline.stream("清泉村去年电商交易额是多少？"))
+    assert [type(e) for e in events[:2]] == [Retrieved, Delta] and isinstance(events[-1], Answered)
+    assert all(isinstance(e, Delta) for e in events[1:-1])
+    assert "".join(e.text for e in events[1:-1]) == "清泉村去年交易额超两亿元[1]。"
+    assert events[-1].answer.citations and not events[-1].answer.abstained
 
 
 def test_passages_are_reported_before_the_first_token(make):
-    pipeline, _ = make("清泉村去年交易额超两亿元[1]。")
-    events = []
-    for item in pipeline.stream("清泉村去年电商交易额是多少？",
-                                on_passages=lambda passages, query: events.append((passages, query))):
-        events.append(item)
-    (passages, query), first_delta = events[0], events[1]
-    assert passages and passages[0].article == "山货触网 农户生活更红火"
-    assert query == "清泉村去年电商交易额是多少？" and isinstance(first_delta, str)
+    pipeline, chat = make("清泉村去年交易额超两亿元[1]。")
+    stream = pipeline.stream("清泉村去年电商交易额是多少？")
+    retrieved = next(stream)
+    assert isinstance(retrieved, Retrieved) and chat.seen == []  # the LLM has not been asked yet
+    assert retrieved.passages and retrieved.passages[0].article == "山货触网 农户生活更红火"
+    assert retrieved.rewritten_query == "清泉村去年电商交易额是多少？"
+    assert isinstance(next(stream), Delta) and len(chat.seen) == 1
+    stream.close()
+
+
+def test_a_refusal_by_the_gate_still_reports_the_passages_and_its_text(make):
+    pipeline, chat = make("不该被问到。")
+    events = list(pipeline.stream("火星基地的氧气储量是多少？"))
+    assert isinstance(events[0], Retrieved) and isinstance(events[-1], Answered)
+    answer = events[-1].answer
+    assert answer.abstained and chat.seen == [] and "".join(e.text for e in events[1:-1]) == answer.text
 
 
 def test_model_refusal_becomes_the_refusal_in_the_askers_language(make):
@@ -144,30 +154,33 @@ def test_follow_up_is_rewritten_with_history(make):
 
 
 class PrefixKeepingChat(ScriptedChat):
-    """A scripted chat model that records the prompt openings it is asked to keep cached."""
+    """A scripted chat model that records the kinds of prompt it is told to expect."""
 
-    kept: list
+    announced: list
 
-    def keep_prefix(self, *samples):
-        self.kept.append(samples)
-        return 1
+    def expect(self, *samples):
+        self.announced.append(samples)
+        return True
 
 
-def test_the_condense_prompts_opening_is_kept_at_the_first_follow_up(seed_settings, seed_searcher):
-    replies = ["清泉村有多少人做电商？", "清泉村有300多人做电商[1]。"] * 2
-    chat = PrefixKeepingChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[], kept=[])
-    pipeline = Pipeline(seed_settings, seed_searcher, chat)
+def _opening(samples) -> str:
+    first, second = (sample[-1].content for sample in samples)
+    return first[: next(i for i, (a, b) in enumerate(zip(first, second)) if a != b)]
+
+
+def test_the_pipeline_announces_its_prompts_so_their_openings_can_be_kept(seed_settings, seed_searcher):
+    replies = ["清泉村有多少人做电商？", "清泉村有300多人做电商[1]。"]
+    chat = PrefixKeepingChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[], announced=[])
+    pipeline = Pipeline(seed_settings, seed_searcher, chat).load()
+    assert len(chat.announced) == 1  # the answer prompt, at load
+    answer_opening = _opening(chat.announced[0])
     history = [("清泉村去年电商交易额是多少？", "超两亿元[1]。")]
     pipeline.ask("那村里有多少人做电商？", history=history)
-    pipeline.ask("那村里有多少人做电商？", history=history)
-    assert len(chat.kept) == 1  # once, at the first follow-up
-    first, second = (sample[0].content for sample in chat.kept[0])
-    opening = first[: next(i for i, (a, b) in enumerate(zip(first, second)) if a != b)]
-    assert opening.startswith("Rewrite the last question") and chat.seen[0][0].content.startswith(opening)
-    off = PrefixKeepingChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[], kept=[])
-    Pipeline(dataclasses.replace(seed_settings, llm_keep_prefix=False), seed_searcher, off).ask(
-        "那村里有多少人做电商？", history=history)
-    assert off.kept == []
+    condense_opening = _opening(chat.announced[1])  # the condense prompt, at the follow-up
+    assert condense_opening.startswith("Rewrite the last question")
+    assert chat.seen[0][0].content.startswith(condense_opening)  # the condense prompt as sent
+    assert chat.seen[1][-1].content.startswith(answer_opening)  # the answer prompt as sent
+    assert chat.seen[1][0].content == chat.announced[0][0][0].content  # same system prompt
 
 
 def test_a_follow_up_the_model_leaves_unchanged_takes_the_last_question_along(make):
@@ -182,3 +195,31 @@ def test_bad_questions_raise(make, question):
     pipeline, _ = make("x")
     with pytest.raises(BadQuestion):
         pipeline.ask(question)
+
+
+def test_per_question_settings_share_the_loaded_index_and_model(settings, hash_embedder, monkeypatch):
+    from collections import Counter
+
+    import rag.answer.pipeline as pipeline_module
+    import rag.models.chat as chat_module
+    import rag.models.embedder as embedder_module
+    import rag.search.retrieve as retrieve_module
+
+    loads = Counter()
+    for module, name in ((retrieve_module, "_SEARCHERS"), (chat_module, "_CHATS"), (pipeline_module, "_PIPELINES")):
+        monkeypatch.setattr(module, name, {})
+    monkeypatch.setattr(embedder_module, "load_embedder", lambda s: loads.update(["embedder"]) or hash_embedder)
+    real_load_index = retrieve_module.load_index
+    monkeypatch.setattr(retrieve_module, "load_index", lambda *a: loads.update(["index"]) or real_load_index(*a))
+    monkeypatch.setattr(chat_module, "make_chat_model", lambda s, model=None: loads.update(["chat"]) or scripted())
+
+    first = pipeline_module.get_pipeline(settings).load()
+    assert loads == {"embedder": 1, "index": 1, "chat": 1}
+    # What the chat's settings menu changes per question: passages (and with them top_k).
+    moved = pipeline_module.get_pipeline(dataclasses.replace(settings, llm_passages=5, top_k=8)).load()
+    assert moved is not first and moved.settings.llm_passages == 5
+    assert moved.searcher is first.searcher and moved.chat is first.chat
+    assert loads == {"embedder": 1, "index": 1, "chat": 1}  # nothing reloaded
+    other = pipeline_module.get_pipeline(dataclasses.replace(settings, llm_model="fast")).load()
+    assert other.searcher is first.searcher and other.chat is not first.chat
+    assert loads == {"embedder": 1, "index": 1, "chat": 2}  # a new model, the same index

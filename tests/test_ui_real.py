@@ -41,7 +41,7 @@ def app_url(tmp_path_factory):
     base = tmp_path_factory.mktemp("chat")
     shutil.copytree(ROOT / "seeds", base / "seeds")
     settings = Settings.from_env(corpus_dir=base / "seeds", index_dir=base / "vectorstore")
-    get_pipeline(settings)._ensure_loaded()  # builds the index; the LLM loads with the first question
+    get_pipeline(settings).load()  # builds the index and loads the LLM
     demo = build_app(settings)
     url = launch(demo, port=free_port(), prevent_thread_lock=True)
     yield url

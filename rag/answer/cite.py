@@ -28,27 +28,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.answer.quantities import fix_english_amounts
-from rag.answer.quantities import missing as quantities_missing
-from rag.textnorm import detect_language, match_key, split_sentences
+from rag.answer import quantities
+from rag.textnorm import CJK_RE, CJK_RUN, FUNCTION_WORDS, detect_language, match_key, split_sentences
 
-MARKER = re.compile(r"\s*[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
+# A citation marker as the model writes it: [1], 【2】, ［1, 3］, [1，2、4] (group 1: the numbers).
+# The one pattern for parsing answers here and for showing markers while an answer streams
+# (rag.app.chatview).
+MARKER_PATTERN = r"[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]"
+MARKER = re.compile(r"\s*" + MARKER_PATTERN)  # with the space before it, which goes with it
+_LEADING_MARKERS = re.compile(rf"^(?:{MARKER.pattern})+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
-_LEADING_MARKERS = re.compile(r"^(?:\s*[\[【［]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】］])+")
 # "根据第1和第2段，…", "According to passage [4], …": the model pointing at passages, not a claim.
 _ATTRIBUTION = re.compile(
     r"^(?:根据|依据|据|从)[^，,：:。]{0,12}?(?:段落?|篇|资料|材料|文章|报道|内容|passages?)[^，,：:。]{0,4}[，,：:]\s*"
     r"|^according to (?:the )?(?:passages?|documents?|articles?|pages?)\s*(?:\d{1,2}\s*(?:,|and|&)?\s*)*,?\s*",
     re.I)
 _EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
-# English words that carry no content of their own (a sentence of only these adds nothing).
-_FUNCTION_WORDS = frozenset("""the and are was were has have had been for from that this these those with
-which who whom what when where how its their there into than then also about after before over under
-per each all any some such not but can could would should will shall may might does did
-according passage passages""".split())
 # Titles whose deputy ("副…") is another person; a passage with only the deputy's title does not
 # vouch for a sentence giving the head's.
 _HEAD_TITLE = re.compile(r"(?<!副)(书记|主任|主席|部长|局长|厅长|处长|科长|省长|市长|县长|区长|镇长|乡长|村长|"
@@ -133,7 +129,7 @@ def _marker_numbers(text: str) -> list[int]:
 
 def _sentences(text: str) -> list[str]:
     out = []
-    for part in split_sentences(text) if _CJK.search(text) else [text]:
+    for part in split_sentences(text) if CJK_RE.search(text) else [text]:
         out.extend(s for s in _EN_SENTENCE.findall(part) if s.strip())
     # Re-attach marker-only fragments ("[2]") to what precedes them.
     merged: list[str] = []
@@ -148,10 +144,10 @@ def _sentences(text: str) -> list[str]:
 def _units(text: str, latin: bool = True) -> set[str]:
     """Chinese character pairs, numbers and (if `latin`) longer Latin content words of a text."""
     key = match_key(text)
-    units = {run[i:i + 2] for run in _CJK_RUN.findall(key) for i in range(len(run) - 1)}
+    units = {run[i:i + 2] for run in CJK_RUN.findall(key) for i in range(len(run) - 1)}
     units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
     if latin:
-        units |= {w.lower() for w in _LATIN_WORD.findall(text)} - _FUNCTION_WORDS
+        units |= {w.lower() for w in _LATIN_WORD.findall(text)} - FUNCTION_WORDS
     return units
 
 
@@ -171,17 +167,17 @@ def lexical_support(sentence: str, passage: str, question: str = "") -> float:
     haystack = match_key(passage).replace(",", "").lower()
     units = novel_units(sentence, question)
     if not _LATIN_WORD.search(haystack):  # English words can't be found in Chinese text
-        units = {u for u in units if not u.isalpha() or _CJK.search(u)}
+        units = {u for u in units if not u.isalpha() or CJK_RE.search(u)}
     if not units:
         return 0.0
     # A number may be written in the passage as Chinese numerals ("6" for "六方").
-    found = sum(1 for u in units if u in haystack or (_NUMBER.fullmatch(u) and not quantities_missing(u, [passage])))
+    found = sum(1 for u in units if u in haystack or (_NUMBER.fullmatch(u) and not quantities.missing(u, [passage])))
     return found / len(units)
 
 
 def numbers_missing(sentence: str, passages: list[str]) -> list[str]:
     """Numbers of the sentence that none of the passages states (compared as quantities)."""
-    return quantities_missing(sentence, passages)
+    return quantities.missing(sentence, passages)
 
 
 def titles_missing(sentence: str, passage: str) -> list[str]:
@@ -211,7 +207,7 @@ class SupportScorer:
         """Per passage: (lexical support of what the sentence adds to the question, best embedding
         similarity, best-matching passage sentence). Embeddings are used for sentences that are
         not Chinese only: for Chinese, restating the question alone would score high."""
-        english = not _CJK.search(sentence)
+        english = not CJK_RE.search(sentence)
         vector = self.embedder.embed_queries([sentence])[0] if self.embedder is not None and english else None
         out = []
         for i, passage in enumerate(self.passages):
@@ -247,7 +243,7 @@ def verify_answer(text: str, passages, embedder=None,
     quotes: dict[int, tuple[float, str]] = {}
     texts = [p.text for p in passages]
     for sentence, markers in split_answer(text):
-        corrections = fix_english_amounts(sentence, texts) if not _CJK.search(sentence) else []
+        corrections = quantities.fix_english_amounts(sentence, texts) if not CJK_RE.search(sentence) else []
         for wrong, right in corrections:
             sentence = sentence.replace(wrong, right, 1)
         scores = scorer.score(sentence, question)
@@ -293,9 +289,9 @@ def render(checked: list[CheckedSentence]) -> str:
         marks = "".join(f"[{n}]" for n in item.cites) if item.supported else UNSUPPORTED_MARK
         text = item.text
         # Markers go before the final full stop in Chinese ("…5项[2]。"), after it in English.
-        if text and text[-1] in "。！？" and _CJK.search(text):
+        if text and text[-1] in "。！？" and CJK_RE.search(text):
             parts.append(text[:-1] + marks + text[-1])
         else:
             parts.append(f"{text}{marks}" if not text.endswith((".", "!", "?")) else f"{text[:-1]}{marks}{text[-1]}")
-    joiner = "" if any(_CJK.search(i.text) for i in checked) else " "
+    joiner = "" if any(CJK_RE.search(i.text) for i in checked) else " "
     return joiner.join(parts)

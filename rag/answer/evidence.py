@@ -14,14 +14,7 @@ from __future__ import annotations
 from rag.search.crossling import english_words, gloss, pinyin_tokens, romanised_name_tokens
 from rag.search.keywords import words
 from rag.answer.quantities import missing_specifics
-from rag.textnorm import detect_language, match_key
-
-# Words that ask rather than say; they are not expected in an answer's passage.
-QUESTION_WORDS = frozenset(
-    "名字 叫 哪一年 哪年 哪天 多大 多高 多长 多远 多久 多重 大约 大概 约 一共 总共 怎么样 怎样 哪里 哪儿 "
-    "那位 这位 这一 一种 什么样 目前 当时 主要 分别 具体 "
-    "roughly approximately about around according name named called kind type much many mentioned "
-    "reports report page pages article articles".split())
+from rag.textnorm import QUESTION_WORDS, detect_language, match_key
 
 
 def question_terms(question: str) -> list[str]:

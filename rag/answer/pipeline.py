@@ -14,23 +14,24 @@ declined anyway.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
+from typing import Generator, Iterator
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableLambda
 
-from rag.answer.cite import Citation, keep_language, verify_answer
-from rag.config import Settings
-from rag.answer.excerpts import select_excerpts
+from rag.answer.cite import keep_language, verify_answer
+from rag.answer.condense import condense, condense_samples
 from rag.answer.evidence import gate
-from rag.prompts import fill, load_prompt
+from rag.answer.excerpts import select_excerpts
 from rag.answer.quantities import asks_for_quantity, has_quantity
+from rag.answer.types import Answer, Answered, Delta, Event, PipelineStatus, Retrieved
+from rag.config import Settings
+from rag.models.chat import expect_prompt, shared_chat_model, warm_up
+from rag.prompts import fill, load_prompt
 from rag.search.retrieve import HybridSearcher, Passage, open_searcher, validate_question
-from rag.textnorm import detect_language, match_key
+from rag.textnorm import detect_language
 
 LANGUAGES = ("zh", "en")  # the languages answers are written in (prompts/instruction_*.md)
 LANGUAGE_NAMES = {"zh": "Simplified Chinese", "en": "English"}
@@ -38,30 +39,31 @@ LANGUAGE_NAMES = {"zh": "Simplified Chinese", "en": "English"}
 REFUSAL_CUES = ("没有相关信息", "没有提到", "未提及", "没有提及", "无法回答", "无法确定", "没有说明", "未说明",
                 "don't say", "do not say", "does not say", "not mentioned", "cannot answer", "no information",
                 "not stated", "doesn't say", "not provided", "don't mention", "do not mention")
-HISTORY_TURNS = 3
 
 
 @dataclass
-class Answer:
-    """A verified answer, or a refusal, with everything the UI and evaluation need."""
+class Asking:
+    """One question on its way through the pipeline: what was asked, found and timed so far."""
 
-    question: str
-    text: str
-    citations: list[Citation]
-    passages: list[Passage]
-    abstained: bool
-    rewritten_query: str
+    question: str  # as the user wrote it, validated
     language: str
+    started: float
+    rewritten: str = ""  # the search query: the question, or the follow-up made standalone
+    asked: str = ""  # what the passages are measured against and the LLM answers
+    passages: list[Passage] = field(default_factory=list)
+    context: list[Passage] = field(default_factory=list)  # the passages the LLM read
     timings: dict = field(default_factory=dict)
-    unsupported_sentences: list[str] = field(default_factory=list)
-    unverified_numbers: list[str] = field(default_factory=list)
-    corrected_numbers: list[tuple[str, str]] = field(default_factory=list)  # (model's, passage's)
-    reason: str = ""
-    raw_text: str = ""
 
-    def to_dict(self) -> dict:
-        """JSON-ready form (`rag ask --json`)."""
-        return asdict(self)
+    def refusal(self, reason: str, raw: str = "") -> Answer:
+        """The honest "the pages don't say", with the nearest headlines to look at."""
+        joiner = "；" if self.language == "zh" else "; "
+        headlines = joiner.join(dict.fromkeys(p.article for p in self.passages[:3]))
+        text = load_prompt(f"refusal_{self.language}")
+        if headlines:
+            text += "\n" + fill(f"nearest_{self.language}", headlines=headlines)
+        self.timings["total_s"] = round(time.perf_counter() - self.started, 3)
+        return Answer(self.question, text, [], self.passages, True, self.rewritten, self.language, self.timings,
+                      reason=reason, raw_text=raw)
 
 
 class Pipeline:
@@ -72,121 +74,122 @@ class Pipeline:
         self.searcher = searcher
         self.chat = chat
         self._lock = threading.Lock()
-        self._condense_kept = False
+        self._primed = False
+        self._keeps_openings = False  # the chat model keeps the answer prompt's opening cached
 
-    def _ensure_loaded(self):
+    def load(self) -> "Pipeline":
+        """Open the index (building it if missing or stale) and the chat model; idempotent.
+
+        The searcher and the chat model come from process-wide caches keyed by the settings they
+        depend on, so pipelines that differ in per-question settings share them.
+        """
         with self._lock:
             if self.searcher is None:
                 self.searcher = open_searcher(self.settings)
             if self.chat is None:
-                from rag.models.chat import make_chat_model
-
-                chat = make_chat_model(self.settings)
-                if self._keeps_prefixes(chat):
-                    # llama.cpp: the answer prompt's fixed opening stays cached although condense
-                    # and translation turns evict it (~2.5 s on two cores); the condense prompt's
-                    # is kept when the first follow-up comes, when keeping it costs nothing extra.
-                    chat.keep_prefix(*self._prefix_samples())
-                self.chat = chat
-        return self.searcher, self.chat
+                self.chat = shared_chat_model(self.settings)
+            if not self._primed:
+                # llama.cpp keeps the answer prompt's fixed opening cached from now on, although
+                # condense and translation turns evict it (~2.5 s on two cores).
+                self._primed = True
+                self._keeps_openings = expect_prompt(self.chat, self.prompt_samples()["answer"])
+        return self
 
     def warm(self) -> None:
         """Load the index and models and prime the LLM, so that the first question is not slower."""
-        from rag.models.chat import warm_up
+        self.load()
+        if not self._keeps_openings:  # else primed while loading
+            warm_up(self.chat, self.prompt_samples()["answer"][0])
 
-        _, chat = self._ensure_loaded()
-        if not self._keeps_prefixes(chat):  # else primed while loading
-            warm_up(chat, self._prefix_samples()[0])
+    def status(self) -> PipelineStatus:
+        """The index and models this pipeline answers from (loading them if needed).
 
-    def _keeps_prefixes(self, chat) -> bool:
-        return self.settings.llm_keep_prefix and hasattr(chat, "keep_prefix")
+        Raises:
+            RagError: the index cannot be opened or built, or a model is missing.
+        """
+        self.load()
+        return PipelineStatus(self.searcher.index.status(), self.settings.llm_backend, self.settings.llm_model)
 
-    def keep_prefixes(self, chat) -> None:
-        """Have a llama.cpp chat model keep the answer and condense prompts' openings cached."""
-        chat.keep_prefix(*self._prefix_samples())
-        chat.keep_prefix(*self._condense_samples())
-        self._condense_kept = True
+    def prompt_samples(self) -> dict[str, list[list]]:
+        """Per kind of prompt, two samples that part where questions differ: what they share opens
+        every prompt of the kind (llama.cpp keeps that opening cached)."""
+        return {"answer": [self._messages(word, "zh", [(word, word)]) for word in ("甲", "乙")],
+                "condense": condense_samples()}
 
-    def _prefix_samples(self) -> list[list]:
-        """Two answer prompts that part at the first headline: what they share opens every prompt."""
-        return [self._messages(word, "zh", [(word, word)]) for word in ("甲", "乙")]
-
-    @staticmethod
-    def _condense_samples() -> list[list]:
-        """Two condense prompts that part at the history: what they share opens every one."""
-        return [_condense_messages([(word, word)], word) for word in ("甲", "乙")]
-
-    def stream(self, question, history=None, k: int | None = None,
-               on_passages: Callable[[list[Passage], str], None] | None = None) -> Iterator[str | Answer]:
-        """Yield text deltas as the model writes, then the verified `Answer`.
+    def stream(self, question, history=None, k: int | None = None) -> Iterator[Event]:
+        """Yield `Retrieved` when the passages are found, `Delta`s as the model writes, then `Answered`.
 
         Args:
             question: the user's question (Chinese or English).
             history: earlier turns as (question, answer) pairs, for follow-up questions.
             k: passages to retrieve (default settings.top_k).
-            on_passages: called with (passages, rewritten query) as soon as retrieval is done,
-                before the LLM starts, so a UI can show the evidence while the answer streams.
         Raises:
             BadQuestion: empty, too long, not text, k out of range.
         """
         question = validate_question(question, self.settings)
-        language = detect_language(question)
-        searcher, chat = self._ensure_loaded()
-        started = time.perf_counter()
-        rewritten = self._condense(chat, question, history) if history else question
-        timings = {"condense_s": round(time.perf_counter() - started, 3)}
-        if language not in LANGUAGES:
-            answer = Answer(question, load_prompt("unsupported_language"), [], [], True, rewritten, language,
-                            timings, reason="language")
-            yield answer.text
-            yield answer
+        self.load()
+        state = Asking(question, detect_language(question), time.perf_counter())
+        state.rewritten = condense(self.chat, question, history) if history else question
+        state.asked = state.rewritten if history else question
+        state.timings["condense_s"] = round(time.perf_counter() - state.started, 3)
+        if state.language not in LANGUAGES:
+            answer = Answer(question, load_prompt("unsupported_language"), [], [], True, state.rewritten,
+                            state.language, state.timings, reason="language")
+            yield from (Delta(answer.text), Answered(answer))
             return
         t0 = time.perf_counter()
-        passages = searcher.search(validate_question(rewritten, self.settings), k or self.settings.top_k)
-        timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
-        if on_passages is not None:
-            on_passages(passages, rewritten)
-        asked = question if not history else rewritten
-        reason = gate(asked, passages, searcher.index, self.settings.min_coverage)
+        state.passages = self.searcher.search(validate_question(state.rewritten, self.settings),
+                                              k or self.settings.top_k)
+        state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
+        yield Retrieved(state.passages, state.rewritten)
+        reason = gate(state.asked, state.passages, self.searcher.index, self.settings.min_coverage)
         if reason:
-            answer = self._refusal(question, rewritten, language, passages, timings, started, reason)
-            yield answer.text
-            yield answer
+            answer = state.refusal(reason)
+            yield from (Delta(answer.text), Answered(answer))
             return
-        excerpts = select_excerpts(passages, searcher.excerpt_scores(asked, passages[: self.settings.llm_passages]),
-                                   self.settings.llm_context_chars, self.settings.llm_passages)
-        context = [e.passage for e in excerpts]
-        timings["context_s"] = round(time.perf_counter() - t0 - timings["retrieve_s"], 4)
-        messages = self._messages(asked, language, [(e.passage.article, e.text) for e in excerpts])
-        pieces: list[str] = []
-        for delta in self._generate(chat, messages):
-            if not pieces:
-                timings["ttft_s"] = round(time.perf_counter() - started, 3)
-            pieces.append(delta)
-            yield delta
-        raw = "".join(pieces).strip()
-        answer = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
-        # Correction turns, each kind at most once: a restated answer is asked again in the
-        # conversation (the prompt prefix is cached, so that costs little more than the new
-        # words); an answer in the wrong language is translated on its own, without the earlier
-        # turns or the answering rules, which make the model copy its answer instead.
+        excerpts = select_excerpts(
+            state.passages, self.searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
+            self.settings.llm_context_chars, self.settings.llm_passages)
+        state.context = [e.passage for e in excerpts]
+        state.timings["context_s"] = round(time.perf_counter() - t0 - state.timings["retrieve_s"], 4)
+        messages = self._messages(state.asked, state.language, [(e.passage.article, e.text) for e in excerpts])
+        answer = yield from self._write(state, messages)
+        state.timings["generate_s"] = round(time.perf_counter() - state.started - state.timings.get("ttft_s", 0), 3)
+        yield Answered(answer)
+
+    def _write(self, state: Asking, messages: list) -> Generator[Delta, None, Answer]:
+        """Have the model answer, yielding its deltas; returns the checked answer.
+
+        Correction turns, each kind at most once: a restated answer is asked again in the
+        conversation (the prompt prefix is cached, so that costs little more than the new
+        words); an answer in the wrong language is translated on its own, without the earlier
+        turns or the answering rules, which make the model copy its answer instead.
+        """
+        raw = yield from self._generate(state, messages)
+        answer = self._check(state, raw)
         done: set[str] = set()
-        kind, turns = self._correction(answer, language, messages, raw)
+        kind, turns = self._correction(answer, state.language, messages, raw)
         while kind and kind not in done:
             done.add(kind)
-            yield "\n"
-            pieces = []
-            for delta in self._generate(chat, turns):
-                pieces.append(delta)
-                yield delta
-            raw = "".join(pieces).strip()
-            again = self._finish(question, asked, rewritten, language, passages, context, raw, timings, started)
+            yield Delta("\n")
+            raw = yield from self._generate(state, turns)
+            again = self._check(state, raw)
             if again.abstained and not answer.abstained:
                 break
             answer = again
-            kind, turns = self._correction(answer, language, turns, raw)
-        timings["generate_s"] = round(time.perf_counter() - started - timings.get("ttft_s", 0), 3)
-        yield answer
+            kind, turns = self._correction(answer, state.language, turns, raw)
+        return answer
+
+    def _generate(self, state: Asking, messages) -> Generator[Delta, None, str]:
+        """Stream the model's reply as deltas (the first one timed); returns the whole reply."""
+        pieces: list[str] = []
+        for chunk in self.chat.stream(messages):
+            delta = chunk.content if isinstance(chunk.content, str) else ""
+            if delta:
+                state.timings.setdefault("ttft_s", round(time.perf_counter() - state.started, 3))
+                pieces.append(delta)
+                yield Delta(delta)
+        return "".join(pieces).strip()
 
     @staticmethod
     def _correction(answer: Answer, language: str, turns: list, raw: str) -> tuple[str, list]:
@@ -203,20 +206,12 @@ class Pipeline:
                                                   answer=answer.text))]
         return "", []
 
-    @staticmethod
-    def _generate(chat, messages) -> Iterator[str]:
-        for chunk in chat.stream(messages):
-            delta = chunk.content if isinstance(chunk.content, str) else ""
-            if delta:
-                yield delta
-
     def ask(self, question, history=None, k: int | None = None) -> Answer:
         """The verified answer (see `stream`)."""
-        answer = None
-        for item in self.stream(question, history, k):
-            if isinstance(item, Answer):
-                answer = item
-        return answer
+        for event in self.stream(question, history, k):
+            if isinstance(event, Answered):
+                return event.answer
+        raise AssertionError("Pipeline.stream ended without an answer")  # stream always ends with one
 
     def _messages(self, question: str, language: str, excerpts: list[tuple[str, str]]):
         """The answer prompt; ``excerpts`` are (headline, text) pairs."""
@@ -227,83 +222,32 @@ class Pipeline:
                 HumanMessage(fill("answer", passages=passages, question=question,
                                   instruction=load_prompt(f"instruction_{language}")))]
 
-    def _condense(self, chat, question: str, history) -> str:
-        turns = list(history)[-HISTORY_TURNS:]
-        with self._lock:  # not held while the model works: other questions need it
-            keep, self._condense_kept = not self._condense_kept and self._keeps_prefixes(chat), True
-        if keep:
-            chat.keep_prefix(*self._condense_samples())
-        lines = chat.invoke(_condense_messages(turns, question), max_tokens=80).content.strip().splitlines()
-        rewritten = lines[0].strip().removeprefix("Rewritten question:").strip() if lines else ""
-        # A rewrite that lost the question (empty, or far longer than history warrants) is not used.
-        if not rewritten or len(rewritten) > 4 * len(question) + 200:
-            rewritten = question
-        # The small model sometimes hands a dependent question back unchanged ("那里投入了多少资金？");
-        # then the last question goes with it, so that search still knows what "那里" is.
-        if match_key(rewritten) == match_key(question) and _depends_on_context(question):
-            rewritten = f"{turns[-1][0]} {question}"
-        return rewritten
-
-    def _refusal(self, question, rewritten, language, passages, timings, started, reason, raw="") -> Answer:
-        headlines = "；".join(dict.fromkeys(p.article for p in passages[:3])) if language == "zh" else \
-            "; ".join(dict.fromkeys(p.article for p in passages[:3]))
-        text = load_prompt(f"refusal_{language}")
-        if headlines:
-            text += "\n" + fill(f"nearest_{language}", headlines=headlines)
-        timings["total_s"] = round(time.perf_counter() - started, 3)
-        return Answer(question, text, [], passages, True, rewritten, language, timings, reason=reason,
-                      raw_text=raw)
-
-    def _finish(self, question, asked, rewritten, language, passages, context, raw, timings, started) -> Answer:
+    def _check(self, state: Asking, raw: str) -> Answer:
+        """The model's reply checked against the passages it read: the answer, or a refusal."""
         if not raw or any(cue in raw.lower() for cue in REFUSAL_CUES):
-            return self._refusal(question, rewritten, language, passages, timings, started, "model declined", raw)
+            return state.refusal("model declined", raw)
         # Sentences in the other language go when the rest answers (pasted passages), unless
         # only they are supported.
-        in_language = keep_language(raw, language)
-        text, citations, checked = verify_answer(in_language, context, self.searcher.embedder, question=asked)
+        in_language = keep_language(raw, state.language)
+        embedder = self.searcher.embedder
+        text, citations, checked = verify_answer(in_language, state.context, embedder, question=state.asked)
         if in_language != raw and not any(c.supported for c in checked):
-            text, citations, checked = verify_answer(raw, context, self.searcher.embedder, question=asked)
+            text, citations, checked = verify_answer(raw, state.context, embedder, question=state.asked)
         supported = [c.text for c in checked if c.supported]
         if not supported:
             reason = "restates the question" if checked and all(c.restates for c in checked) else "no support"
-            return self._refusal(question, rewritten, language, passages, timings, started, reason, raw)
-        if asks_for_quantity(asked) and not any(has_quantity(s) for s in supported):
-            return self._refusal(question, rewritten, language, passages, timings, started, "no figure", raw)
-        timings["total_s"] = round(time.perf_counter() - started, 3)
-        return Answer(question, text, citations, passages, False, rewritten, language, timings,
-                      unsupported_sentences=[c.text for c in checked if not c.supported],
+            return state.refusal(reason, raw)
+        if asks_for_quantity(state.asked) and not any(has_quantity(s) for s in supported):
+            return state.refusal("no figure", raw)
+        state.timings["total_s"] = round(time.perf_counter() - state.started, 3)
+        return Answer(state.question, text, citations, state.passages, False, state.rewritten, state.language,
+                      state.timings, unsupported_sentences=[c.text for c in checked if not c.supported],
                       unverified_numbers=[n for c in checked for n in c.unverified_numbers],
                       corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw)
 
-    def as_runnable(self) -> RunnableLambda:
-        """The whole chain as a LangChain Runnable: {"question", "history"?} or a string → Answer."""
-        def run(value):
-            if isinstance(value, str):
-                return self.ask(value)
-            return self.ask(value["question"], value.get("history"), value.get("k"))
 
-        return RunnableLambda(run, name="rag")
-
-
-def _condense_messages(turns, question: str) -> list:
-    """The prompt that rewrites a follow-up question: earlier (question, answer) turns and it."""
-    lines = []
-    for asked, answered in turns:
-        lines.append(f"Q: {asked}")
-        lines.append(f"A: {str(answered)[:300]}")
-    return [HumanMessage(fill("condense", history="\n".join(lines), question=question))]
-
-
-# Words that point back into the conversation, and the length under which a question usually does.
-_ANAPHORA = re.compile(r"那|这|他|她|它|其|该|呢|\b(?:it|its|they|them|their|there|that|this|he|she|his|her)\b", re.I)
-_SHORT_QUESTION = 12
-
-
-def _depends_on_context(question: str) -> bool:
-    """Whether a question probably needs the conversation to be understood."""
-    return bool(_ANAPHORA.search(question)) or len(question) <= _SHORT_QUESTION
-
-
+# Pipelines are cheap (the searcher and chat model they hold are cached by what they depend on),
+# so one per distinct Settings is fine.
 _PIPELINES: dict[Settings, Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 
@@ -335,9 +279,9 @@ def ask(question, history=None, settings: Settings | None = None, **options) -> 
     return get_pipeline(_with_options(settings, options)).ask(question, history)
 
 
-def stream(question, history=None, settings: Settings | None = None, **options) -> Iterator[str | Answer]:
-    """Like `ask`, yielding text deltas as they are generated and finally the `Answer`."""
+def stream(question, history=None, settings: Settings | None = None, **options) -> Iterator[Event]:
+    """Like `ask`, yielding `Retrieved`, then `Delta`s as the answer is written, then `Answered`."""
     yield from get_pipeline(_with_options(settings, options)).stream(question, history)
 
 
-__all__ = ["Answer", "Pipeline", "ask", "get_pipeline", "stream"]
+__all__ = ["Answer", "Answered", "Delta", "Pipeline", "Retrieved", "ask", "get_pipeline", "stream"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.textnorm import match_key, normalize_chars
+from rag.textnorm import CJK, CJK_RE, match_key, normalize_chars
 
 MULTIPLIERS = {"万亿": 1e12, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
                "trillion": 1e12, "billion": 1e9, "million": 1e6, "thousand": 1e3}
@@ -21,7 +21,7 @@ MULTIPLIERS = {"万亿": 1e12, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
 _QUANTITY = re.compile(
     r"(?<![A-Za-z\d.\-])(\d+(?:\.\d+)?)"
     r"\s*(?:多|余)?\s*(万亿|亿|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
-    r"(%|[\u4e00-\u9fff])?", re.I)
+    rf"(%|[{CJK}])?", re.I)
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
 # (次 "times" is not one: "每周2次" is not "2辆".)
 CLASSIFIERS = frozenset("个名位家户人口项件场座条支所处批种类间台辆只头")
@@ -30,7 +30,7 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 # A Chinese numeral with the unit character after it ("六方", "两万元", "三十五名").
 _CN_QUANTITY = re.compile(r"(?<![零〇一二两三四五六七八九十百千万亿])"
-                          r"([零〇一二两三四五六七八九十百千万亿]+)(%|[\u4e00-\u9fff])")
+                          rf"([零〇一二两三四五六七八九十百千万亿]+)(%|[{CJK}])")
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届期条批]")
 
@@ -108,7 +108,7 @@ def missing(text: str, sources: list[str], strict_unit: bool | None = None) -> l
         strict_unit: compare the unit after the number too; default: when `text` is Chinese.
     """
     if strict_unit is None:
-        strict_unit = bool(re.search(r"[\u4e00-\u9fff]", text))
+        strict_unit = bool(CJK_RE.search(text))
     found = [q for source in sources for q in quantities(source, numerals=True)]
     return [q.text for q in quantities(text) if not supported(q, found, strict_unit)]
 

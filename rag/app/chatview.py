@@ -7,6 +7,7 @@ the chatbot's Markdown renderer leaves it as it is (no emphasis from `*`, no lis
 
 Anchors: the card of citation n of turn t has id `src-t-n`; an answer's marker [n] is a link
 `a.rag-cite` to it. The page script (`HEAD`) opens the card's full article when one is clicked.
+The styles and the script are the package data files chat.css, chat-page.css and chat.js.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Callable
 
 from rag.ingest.articles import find_span
-from rag.answer.cite import MARKER, UNSUPPORTED_MARK
+from rag.answer.cite import MARKER, MARKER_PATTERN, UNSUPPORTED_MARK
 from rag.errors import RagError
 
 # A passage → (its article, the passage's span in article.text or None); raises RagError.
 ArticleLookup = Callable[[object], tuple[object, tuple[int, int] | None]]
 
 _TOKEN = re.compile(re.escape(UNSUPPORTED_MARK) + "|" + MARKER.pattern)
-_STREAM_MARKER = re.compile(r"[\[【［]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】］]")
+_STREAM_MARKER = re.compile(MARKER_PATTERN)  # without the space before it, which the stream keeps
 _SENTENCE_END = re.compile(r"[。！？!?；]|\.(?=\s)|\n")
 
 
@@ -41,10 +43,6 @@ class Turn:
     streamed: str = ""
     answer: object = None  # rag.answer.pipeline.Answer once complete
     error: str = ""
-
-    @property
-    def done(self) -> bool:
-        return self.answer is not None or bool(self.error)
 
 
 def status_html(text: str) -> str:
@@ -285,96 +283,13 @@ def _find(text: str, needle: str) -> tuple[int, int] | None:
 
 # --------------------------------------------------------------------------- page assets
 
-STYLE = """
-.rag-question .rag-rewritten { font-size: .78em; opacity: .7; margin-top: .3em; }
-.rag-answer { line-height: 1.75; }
-.rag-badge { display: inline-block; font-size: .72em; font-weight: 600; padding: 0 .6em; border-radius: 999px;
-  margin-bottom: .3em; }
-.rag-sourced .rag-badge { background: rgba(22, 163, 74, .14); color: #15803d; }
-.rag-partial .rag-badge { background: rgba(217, 119, 6, .16); color: #b45309; }
-.rag-refusal { border-left: 4px solid #94a3b8; padding-left: .7em; }
-.rag-refusal .rag-badge { background: rgba(100, 116, 139, .18); color: #475569; }
-.rag-refusal .rag-text { font-style: italic; opacity: .85; }
-.rag-failed .rag-badge { background: rgba(220, 38, 38, .14); color: #b91c1c; }
-a.rag-cite { font-size: .75em; vertical-align: super; line-height: 0; font-weight: 700; text-decoration: none;
-  color: var(--color-accent, #4f46e5); padding: 0 1px; cursor: pointer; }
-a.rag-cite:hover { text-decoration: underline; }
-.rag-cite-pending { opacity: .55; }
-.rag-unsupported { text-decoration: underline wavy #d97706; text-underline-offset: 4px;
-  background: rgba(217, 119, 6, .09); }
-.rag-q { color: #b45309; font-weight: 700; margin-left: 1px; }
-.rag-note { font-size: .8em; color: #b45309; margin-top: .4em; line-height: 1.5; }
-.rag-meta { font-size: .72em; opacity: .6; margin-top: .4em; }
-.rag-wait { opacity: .7; font-style: italic; }
-.rag-caret { opacity: .5; animation: rag-blink 1s steps(2) infinite; }
-@keyframes rag-blink { 50% { opacity: 0; } }
-@media (min-width: 900px) { #rag-sources { max-height: 82vh; overflow-y: auto; } }
-@media (max-width: 600px) { .rag-title h2 { font-size: 1.2em; } }
-.rag-text, .rag-headline, .rag-quote, .rag-article-text, .rag-question { overflow-wrap: anywhere; }
-.rag-sources-head { font-weight: 700; font-size: 1.05em; margin-bottom: .2em; }
-.rag-for { font-weight: 400; opacity: .75; }
-.rag-status { font-size: .84em; opacity: .8; margin: .2em 0 .6em; }
-.rag-empty p { font-size: .9em; opacity: .75; line-height: 1.6; }
-.rag-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: .6em .75em;
-  margin-bottom: .6em; background: var(--background-fill-primary); scroll-margin-top: 12px; }
-.rag-card.rag-cited { border-left: 4px solid var(--color-accent, #4f46e5); }
-.rag-card.rag-nearest { border-style: dashed; }
-.rag-card-head { display: flex; gap: .5em; align-items: baseline; }
-.rag-num { font-weight: 700; color: var(--color-accent, #4f46e5); flex: none; }
-.rag-headline { font-weight: 600; line-height: 1.4; }
-.rag-kicker { font-weight: 400; opacity: .7; font-size: .85em; }
-.rag-card-meta { font-size: .74em; opacity: .65; margin: .15em 0 .4em; overflow-wrap: anywhere; }
-.rag-quote { font-size: .9em; line-height: 1.7; border-left: 3px solid var(--border-color-primary);
-  padding-left: .6em; max-height: 12em; overflow-y: auto; }
-mark.rag-support { background: rgba(250, 204, 21, .55); color: inherit; border-radius: 2px; padding: 0 1px; }
-mark.rag-passage { background: rgba(99, 102, 241, .16); color: inherit; box-shadow: -3px 0 0 rgba(99, 102, 241, .5); }
-.rag-article > summary { cursor: pointer; font-size: .85em; color: var(--color-accent, #4f46e5); margin-top: .45em; }
-.rag-article-body { position: relative; max-height: 55vh; overflow-y: auto; margin-top: .4em; padding: .5em .7em;
-  border-radius: 8px; background: var(--background-fill-secondary); font-size: .9em; line-height: 1.8; }
-.rag-article-title { font-weight: 700; margin-bottom: .3em; }
-.rag-byline { font-size: .8em; opacity: .7; margin-bottom: .4em; }
-.rag-article-missing { font-size: .8em; opacity: .7; margin-top: .4em; }
-.rag-flash { animation: rag-flash 1.6s ease-out; }
-@keyframes rag-flash { 0% { box-shadow: 0 0 0 3px rgba(250, 204, 21, .9); } 100% { box-shadow: 0 0 0 0 transparent; } }
-.rag-earlier-head { margin-top: 1em; font-weight: 600; opacity: .8; }
-details.rag-earlier > summary, details.rag-others > summary { cursor: pointer; font-size: .85em; margin: .3em 0; }
-.rag-statusline { font-size: .85em; opacity: .75; }
-@media (max-width: 600px) { .rag-statusline { font-size: .75em; } }
-"""
 
+def _asset(name: str) -> str:
+    """A file shipped beside this module (package data: see pyproject's package-data)."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+STYLE = _asset("chat.css")
 # For the page's <head>: rules Gradio would scope below the page's own padding (its `css` is
-# prefixed with the app container), and the script: a footnote click opens its card's full article
-# and brings the highlighted passage into view.
-HEAD = """<style>
-@media (max-width: 600px) { .gradio-container > .main { padding-left: 10px !important; padding-right: 10px !important; } }
-</style>
-<script>
-(() => {
-  function centre(details) {
-    const body = details.querySelector('.rag-article-body');
-    const mark = body && body.querySelector('mark.rag-passage');
-    // Keep the headline in view when the passage is near the top; else bring the passage up.
-    if (mark) body.scrollTop = mark.offsetTop + 40 > body.clientHeight ? mark.offsetTop - 24 : 0;
-  }
-  function reveal(id) {
-    const card = document.getElementById(id);
-    if (!card) return;
-    for (let el = card.parentElement; el; el = el.parentElement) if (el.tagName === 'DETAILS') el.open = true;
-    const article = card.querySelector('details.rag-article');
-    if (article) { article.open = true; centre(article); }
-    card.scrollIntoView({behavior: 'smooth', block: 'start'});
-    card.classList.remove('rag-flash'); void card.offsetWidth; card.classList.add('rag-flash');
-  }
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest && event.target.closest('a.rag-cite');
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    reveal(link.getAttribute('href').slice(1));
-  }, true);
-  document.addEventListener('toggle', (event) => {
-    const d = event.target;
-    if (d.matches && d.matches('details.rag-article') && d.open) centre(d);
-  }, true);
-})();
-</script>"""
+# prefixed with the app container), and the script that opens a clicked footnote's full article.
+HEAD = f"<style>\n{_asset('chat-page.css')}</style>\n<script>\n{_asset('chat.js')}</script>"

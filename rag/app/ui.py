@@ -2,7 +2,7 @@
 
 The only module that imports gradio. Each browser session keeps its own conversation in a
 `gr.State`; the pipelines (index, embedder, LLM) are process-wide and shared by all sessions.
-The sources panel is filled from `Pipeline.stream`'s `on_passages` callback, before the LLM's
+The sources panel is filled from `Pipeline.stream`'s `Retrieved` event, before the LLM's
 first token, and narrowed to the cited passages when the checked `Answer` arrives; the streamed
 text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
 
@@ -19,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import queue
 import sys
-import threading
 import time
 from typing import Callable, Iterator
 
@@ -34,7 +32,7 @@ from rag.app.chatview import HEAD, STYLE, Turn, answer_html, question_html, sour
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
 from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
-from rag.answer.pipeline import Answer, Pipeline, get_pipeline  # noqa: E402
+from rag.answer.pipeline import Answered, Delta, Pipeline, Retrieved, get_pipeline  # noqa: E402
 from rag.search.retrieve import validate_question  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -111,74 +109,43 @@ class ChatApp:
         turn = Turn(question, model=settings.llm_model, follow_up=bool(history))
         turns.append(turn)
         yield self._messages(turns), self._sources(turns), gr.update(value="", interactive=False), turns
-        started = time.perf_counter()
-        for events in self._events(settings, question, history):
-            sources_changed = False
-            for kind, value in events:
-                if kind == "passages":
-                    turn.passages, turn.rewritten = value
-                    turn.retrieve_s = time.perf_counter() - started
-                    sources_changed = True
-                elif kind == "delta":
-                    turn.streamed += value
-                elif kind == "answer":
-                    turn.answer, turn.rewritten, sources_changed = value, value.rewritten_query, True
-                elif kind == "error":
-                    turn.error, sources_changed = value, True
-                    gr.Warning(value)
+        for sources_changed in self._follow(turn, settings, history):
             yield (self._messages(turns), self._sources(turns) if sources_changed else gr.skip(),
                    gr.skip(), gr.skip())
         # The full final state once more: the last thing an API client (`/chat`) receives.
         yield self._messages(turns), self._sources(turns), gr.update(interactive=True), turns
 
-    def _events(self, settings: Settings, question: str, history) -> Iterator[list[tuple[str, object]]]:
-        """Run the pipeline in a worker thread; yield the events that arrived, in batches.
-
-        The callback `on_passages` runs inside the pipeline's generator, before the first token:
-        a thread and a queue let the page show the passages at that moment, not at the next token.
-        """
-        events: queue.Queue = queue.Queue()
-        stop = threading.Event()
-
-        def work():
-            stream = None
-            try:
-                pipeline = self.pipeline_for(settings)
-                stream = pipeline.stream(question, history=history or None,
-                                         on_passages=lambda passages, query: events.put(("passages", (passages, query))))
-                for item in stream:
-                    if stop.is_set():
-                        break
-                    events.put(("answer" if isinstance(item, Answer) else "delta", item))
-            except RagError as exc:
-                events.put(("error", str(exc)))
-            except Exception as exc:  # noqa: BLE001 — the page gets one line, the log the traceback
-                log.exception("answering %r failed", question)
-                events.put(("error", f"something went wrong ({type(exc).__name__}: {exc}); the terminal "
-                                     f"running `rag chat` shows the details"))
-            finally:
-                if stream is not None:
-                    stream.close()  # releases the LLM if the user left mid-answer
-                events.put(("end", None))
-                release_free_memory()
-
-        threading.Thread(target=work, name="rag-answer", daemon=True).start()
+    def _follow(self, turn: Turn, settings: Settings, history) -> Iterator[bool]:
+        """Run the pipeline for one turn, updating it with each event; yields whether the sources
+        panel changed. Gradio closes this generator when the user leaves or clears mid-answer,
+        which closes the pipeline's stream and so releases the LLM."""
+        started = time.perf_counter()
+        stream = None
         try:
-            while True:
-                batch = [events.get()]
-                while True:
-                    try:
-                        batch.append(events.get_nowait())
-                    except queue.Empty:
-                        break
-                ended = batch[-1][0] == "end"
-                batch = [e for e in batch if e[0] != "end"]
-                if batch:
-                    yield batch
-                if ended:
-                    return
+            stream = self.pipeline_for(settings).stream(turn.question, history=history or None)
+            for event in stream:
+                if isinstance(event, Retrieved):
+                    turn.passages, turn.rewritten = event.passages, event.rewritten_query
+                    turn.retrieve_s = time.perf_counter() - started
+                elif isinstance(event, Delta):
+                    turn.streamed += event.text
+                elif isinstance(event, Answered):
+                    turn.answer, turn.rewritten = event.answer, event.answer.rewritten_query
+                yield not isinstance(event, Delta)
+        except RagError as exc:
+            turn.error = str(exc)
+            gr.Warning(turn.error)
+            yield True
+        except Exception as exc:  # noqa: BLE001 — the page gets one line, the log the traceback
+            log.exception("answering %r failed", turn.question)
+            turn.error = (f"something went wrong ({type(exc).__name__}: {exc}); the terminal running "
+                          f"`rag chat` shows the details")
+            gr.Warning(turn.error)
+            yield True
         finally:
-            stop.set()
+            if stream is not None:
+                stream.close()
+            release_free_memory()
 
     @staticmethod
     def pick_example(selected: gr.SelectData) -> str:
@@ -193,16 +160,11 @@ class ChatApp:
         """The index line at the top of the page; builds the index (with progress) if it must."""
         progress(0, desc="Loading the index and models…")
         try:
-            searcher, _ = self.pipeline_for(self.settings)._ensure_loaded()
+            status = self.pipeline_for(self.settings).status()
         except RagError as exc:
             gr.Warning(str(exc))
             return status_html(f"⚠ {exc}")
-        manifest = searcher.index.manifest
-        counts = manifest.get("counts", {})
-        return status_html(
-            f"索引 Index: {counts.get('pages', '?')} pages · {counts.get('articles', '?')} articles · "
-            f"{counts.get('chunks', '?')} passages · embedder {manifest['embedder']['name']} · "
-            f"built {str(manifest.get('built_at', '?'))[:16].replace('T', ' ')} · LLM {self.settings.llm_model}")
+        return status_html(f"索引 Index: {status.line()}")
 
     # ------------------------------------------------------------------ API
 

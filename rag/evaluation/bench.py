@@ -76,10 +76,17 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
     """
     from rag.answer.pipeline import Pipeline
 
-    pipeline = Pipeline(settings)
-    _, chat = pipeline._ensure_loaded()
-    if not hasattr(chat, "keep_prefix"):
+    pipeline = Pipeline(settings).load()
+    chat = pipeline.chat
+    if not hasattr(chat, "expect"):
         raise ValueError("kept prefixes are a llama.cpp feature: use the llama.cpp backend")
+
+    def keep(on: bool) -> None:
+        chat.forget_prefixes()
+        chat.keep_prefixes = on  # off: the pipeline's announcements keep nothing either
+        for samples in pipeline.prompt_samples().values():
+            chat.expect(*samples)
+
     modes = ("kept", "not kept")
     timings = {mode: {"ttft_s": [], "condense_s": []} for mode in modes}
     same = True
@@ -87,16 +94,14 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
         earlier, question = questions[2 * i], questions[2 * i + 1]
         texts = set()
         for mode in modes if i % 2 == 0 else modes[::-1]:
-            chat.keep_prefix()
-            if mode == "kept":
-                pipeline.keep_prefixes(chat)
+            keep(mode == "kept")
             first = pipeline.ask(earlier)  # as in a conversation: the follow-up comes after an answer
             answer = pipeline.ask(question, history=[(earlier, first.text)])
             for key in ("ttft_s", "condense_s"):
                 timings[mode][key].append(answer.timings[key])
             texts.add(answer.text)
         same = same and len(texts) == 1
-    pipeline.keep_prefixes(chat)
+    keep(settings.llm_keep_prefix)
     p50 = {mode: {key: round(statistics.median(v), 3) for key, v in values.items()}
            for mode, values in timings.items()}
     return {"model": settings.llm_model, "follow_ups": len(timings["kept"]["ttft_s"]), "p50": p50,
@@ -122,9 +127,8 @@ def stock_comparison(settings: Settings, items: list, chunk_size: int = 300, chu
     from rag.answer.pipeline import Pipeline
     from rag.evaluation.stock import StockRecipe
 
-    pipeline = Pipeline(settings)
-    searcher, chat = pipeline._ensure_loaded()
-    stock = StockRecipe(settings, searcher.embedder, chat, chunk_size, chunk_overlap, k)
+    pipeline = Pipeline(settings).load()
+    stock = StockRecipe(settings, pipeline.searcher.embedder, pipeline.chat, chunk_size, chunk_overlap, k)
     reports = compare_answers(items, {"rag": pipeline.ask, "stock": stock.ask})
     return {"model": settings.llm_model,
             "overall": {name: report["metrics"]["overall"] for name, report in reports.items()},
@@ -271,10 +275,10 @@ def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repe
             kinds[name] = {"build_s": round(made, 2), "ms_per_query": round(
                 (time.perf_counter() - started) * 1000 / len(queries), 3), "ids": ids}
         recall = statistics.fmean(len(set(a) & set(b)) / 10 for a, b in zip(kinds["flat"]["ids"], kinds["hnsw"]["ids"]))
-        counts = index.manifest["counts"]
+        counts = index.status()
         results.append({
-            "paragraphs": size, "pages": pages, "chunks": counts["chunks"], "sentences": counts["sentences"],
-            "texts_embedded": counts["embedded"], "index_build_s": round(build_s, 1),
+            "paragraphs": size, "pages": pages, "chunks": counts.chunks, "sentences": counts.sentences,
+            "texts_embedded": counts.embedded, "index_build_s": round(build_s, 1),
             "chunk_index": type(index.faiss_index).__name__,
             "retrieve_ms": {"n": len(latencies), "p50": round(statistics.median(latencies), 2),
                             "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2)},

@@ -132,7 +132,10 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         the memory samples and memory at the start (before any question), when ``users`` answers
         had been given (growth after that point is what "flat" is about), at the end and at most.
     """
-    from gradio_client import Client
+    try:
+        from gradio_client import Client
+    except ModuleNotFoundError as exc:
+        raise RagError("simulated users need gradio_client: run `pip install 'rag[chat]'`.") from exc
     from tqdm import tqdm
 
     deadline = time.monotonic() + seconds

@@ -24,7 +24,7 @@ from pathlib import Path
 from rag.errors import CorpusError
 from rag.ingest.chunks import Chunk, chunk_article
 from rag.ingest.pagelayout import Item, classify_lines
-from rag.textnorm import cjk_ratio, split_sentences
+from rag.textnorm import CJK_RE, cjk_ratio, split_sentences
 
 PAGE_SUFFIXES = (".txt", ".md")
 
@@ -98,7 +98,9 @@ def _reads_as_chinese(text: str) -> bool:
     """Mostly Chinese characters, and mostly common ones (GB2312), as real text is and noise is not."""
     if cjk_ratio(text) < 0.3 or any(ch in text for ch in "\ufffd\x00"):
         return False
-    hanzi = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
+    # The characters cjk_ratio counted; rare ones (Extension A) are not in GB2312, so noise that
+    # decodes to them reads as uncommon, as it should.
+    hanzi = [ch for ch in text if CJK_RE.match(ch)]
     common = 0
     for ch in hanzi:
         try:

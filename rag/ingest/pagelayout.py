@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 from rag.textnorm import (
+    CJK,
     clean_body,
     clean_heading,
     cjk_ratio,
@@ -20,7 +21,6 @@ from rag.textnorm import (
     split_sentences,
 )
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(\S.*)$")
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 JUNK = re.compile(rf"^[{CIRCLED}\s]+$|^扫一扫|^[\W_]+$")
@@ -33,7 +33,7 @@ NOTICE = re.compile(r"^(报|送|发|抄送|主送|抄报)[：:]")
 DATE_LABEL = re.compile(r"^\d{4}\s*年(\s*\d{1,2}\s*月(\s*\d{1,2}\s*日)?)?$")
 BULLET = re.compile(r"^[△▲◆■●]\s*")
 BYLINE_PREFIX = re.compile(r"^(本报记者|本报通讯员|本报评论员|特约记者|记者|通讯员|文/|文：|撰稿)")
-NAME_TOKEN = re.compile(f"[{_CJK}]{{1,4}}")
+NAME_TOKEN = re.compile(f"[{CJK}]{{1,4}}")
 ATTRIBUTION = re.compile(r"（([^（）]{2,24})）$")
 MIN_DUPLICATE_CHARS = 8
 HEADING_MAX_CHARS = 40
@@ -156,78 +156,110 @@ def classify_lines(text: str) -> list[Item]:
         endcredit. Paragraph texts are cleaned (`rag.textnorm.clean_body`); exact repeats are gone.
     """
     lines = normalize_chars(text).split("\n")
+    page = _ItemBuilder()
+    for i, (line, role) in enumerate(zip(lines, _line_roles(lines))):
+        page.add(i, line.strip(), role)
+    return page.finish()
+
+
+def _line_roles(lines: list[str]) -> list[str]:
+    """The role of every line: primitive roles, then bylines and headings by their context."""
     markdown = any(MARKDOWN_HEADING.match(l.strip()) for l in lines if l.strip())
     roles = [_primitive_role(l, markdown) for l in lines]
     if markdown:
-        roles = [("byline" if r == "text" and _after_md(roles, i) and _is_byline(clean_heading(lines[i]), True) else r)
-                 for i, r in enumerate(roles)]
-    else:
-        roles = _heading_roles(lines, roles)
+        return [("byline" if r == "text" and _after_md(roles, i) and _is_byline(clean_heading(lines[i]), True) else r)
+                for i, r in enumerate(roles)]
+    return _heading_roles(lines, roles)
 
-    items: list[Item] = []
-    dedupe = _Deduper()
-    buf: Item | None = None
-    date_prefix = ""
-    last_heading_line = -2
 
-    def flush() -> None:
-        nonlocal buf
-        if buf is not None:
-            buf.text = clean_body(buf.text)
-            if buf.text and dedupe.paragraph(buf.text):
-                items.append(buf)
-        buf = None
+def _attribution(text: str) -> str | None:
+    """Who a △ item quotes: the name in brackets at its end."""
+    found = ATTRIBUTION.search(clean_body(text))
+    return found.group(1) if found else None
 
-    for i, (line, role) in enumerate(zip(lines, roles)):
-        s = line.strip()
+
+class _ItemBuilder:
+    """Collects a page's items line by line; body lines accumulate into the open paragraph."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.dedupe = _Deduper()
+        self.buf: Item | None = None  # the paragraph (or bullet, notice) being joined
+        self.date_prefix = ""  # a date label line, put before the next paragraph
+        self.last_heading_line = -2
+
+    def add(self, i: int, s: str, role: str) -> None:
+        """Take line ``i`` (stripped text ``s``) of the given role."""
         if role in ("blank", "junk"):
-            continue
+            return
         if role in ("text", "bullet", "notice"):
-            body = BULLET.sub("", s) if role == "bullet" else s
-            body = dedupe.line(body)
-            if not body:
-                continue
-            if role != "text" or buf is None or ends_sentence(buf.text):
-                flush()
-                kind = "para" if role == "text" else role
-                buf = Item(kind, date_prefix + body, i)
-                date_prefix = ""
-                if kind == "bullet":
-                    found = ATTRIBUTION.search(clean_body(body))
-                    buf.credit = found.group(1) if found else None
-            else:
-                buf.text = _join(buf.text, body)
-                if buf.role == "bullet" and buf.credit is None:
-                    found = ATTRIBUTION.search(clean_body(buf.text))
-                    buf.credit = found.group(1) if found else None
-            continue
-        flush()
+            self._body(i, s, role)
+            return
+        self._flush()
         if role == "date":
-            date_prefix = clean_body(s) + "："
+            self.date_prefix = clean_body(s) + "："
         elif role in ("heading", "md"):
-            heading = clean_heading(MARKDOWN_HEADING.match(s).group(2) if role == "md" else s)
-            if role == "heading" and items and items[-1].role == "heading" and last_heading_line == i - 1:
-                sep = "" if items[-1].text.endswith(("：", "—", "·")) else " "
-                items[-1].text += sep + heading  # a headline printed over two lines
-            else:
-                items.append(Item("heading", heading, i))
-            last_heading_line = i
+            self._heading(i, s, role)
         elif role == "captionline":
-            caption = CAPTION_LINE.sub("", s)
-            found = INLINE_CREDIT.match(caption)
-            text_part, credit = (found.group(1), found.group(2).strip()) if found else (caption, None)
-            text_part = re.sub(rf"[{CIRCLED}\s]+$", "", text_part)
-            items.append(Item("caption", clean_body(text_part), i, credit))
+            self._caption(i, s)
         elif role == "credit":
-            last = items[-1] if items else None
-            if last is not None and last.role == "para" and len(last.text) <= 200:
-                last.role, last.credit = "caption", clean_heading(s)
-            else:
-                items.append(Item("byline", clean_heading(s), i))
+            self._credit(i, s)
         elif role in ("byline", "endcredit"):
-            items.append(Item(role, clean_heading(s), i))
-    flush()
-    return items
+            self.items.append(Item(role, clean_heading(s), i))
+
+    def finish(self) -> list[Item]:
+        """The items, once the last line has been added."""
+        self._flush()
+        return self.items
+
+    def _flush(self) -> None:
+        if self.buf is not None:
+            self.buf.text = clean_body(self.buf.text)
+            if self.buf.text and self.dedupe.paragraph(self.buf.text):
+                self.items.append(self.buf)
+        self.buf = None
+
+    def _body(self, i: int, s: str, role: str) -> None:
+        body = BULLET.sub("", s) if role == "bullet" else s
+        body = self.dedupe.line(body)
+        if not body:
+            return
+        buf = self.buf
+        if role != "text" or buf is None or ends_sentence(buf.text):
+            self._flush()
+            kind = "para" if role == "text" else role
+            self.buf = Item(kind, self.date_prefix + body, i)
+            self.date_prefix = ""
+            if kind == "bullet":
+                self.buf.credit = _attribution(body)
+        else:
+            buf.text = _join(buf.text, body)
+            if buf.role == "bullet" and buf.credit is None:
+                buf.credit = _attribution(buf.text)
+
+    def _heading(self, i: int, s: str, role: str) -> None:
+        items = self.items
+        heading = clean_heading(MARKDOWN_HEADING.match(s).group(2) if role == "md" else s)
+        if role == "heading" and items and items[-1].role == "heading" and self.last_heading_line == i - 1:
+            sep = "" if items[-1].text.endswith(("：", "—", "·")) else " "
+            items[-1].text += sep + heading  # a headline printed over two lines
+        else:
+            items.append(Item("heading", heading, i))
+        self.last_heading_line = i
+
+    def _caption(self, i: int, s: str) -> None:
+        caption = CAPTION_LINE.sub("", s)
+        found = INLINE_CREDIT.match(caption)
+        text_part, credit = (found.group(1), found.group(2).strip()) if found else (caption, None)
+        text_part = re.sub(rf"[{CIRCLED}\s]+$", "", text_part)
+        self.items.append(Item("caption", clean_body(text_part), i, credit))
+
+    def _credit(self, i: int, s: str) -> None:
+        last = self.items[-1] if self.items else None
+        if last is not None and last.role == "para" and len(last.text) <= 200:
+            last.role, last.credit = "caption", clean_heading(s)  # a short paragraph over a credit: a caption
+        else:
+            self.items.append(Item("byline", clean_heading(s), i))
 
 
 def _after_md(roles: list[str], i: int) -> bool:

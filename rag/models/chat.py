@@ -14,6 +14,7 @@ Backends are imported lazily inside their branch, so only the chosen one has to 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -55,6 +56,7 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
                 temperature=settings.llm_temperature,
                 seed=settings.llm_seed,
                 use_mmap=settings.llm_mmap,
+                keep_prefixes=settings.llm_keep_prefix,
             )
         case "transformers":
             return _transformers_chat(name, settings)
@@ -63,6 +65,32 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
         case other:
             raise RagError(f"unknown LLM backend {other!r}; set RAG_LLM_BACKEND to one of: "
                            f"{', '.join(BACKENDS)}.")
+
+
+_CHATS: dict[tuple, BaseChatModel] = {}
+_CHATS_LOCK = threading.Lock()
+
+
+def shared_chat_model(settings: Settings) -> BaseChatModel:
+    """The process's chat model for these LLM settings (`Settings.llm_key`), built once: settings
+    that differ only per question (passages, top_k) share it."""
+    key = settings.llm_key()
+    with _CHATS_LOCK:
+        if key not in _CHATS:
+            _CHATS[key] = make_chat_model(settings)
+        return _CHATS[key]
+
+
+def expect_prompt(model: BaseChatModel, samples: Sequence[Sequence[BaseMessage]]) -> bool:
+    """Tell the model that prompts of this kind will come, as two or more samples that differ
+    where requests differ. llama.cpp keeps their shared opening cached (`LlamaCppChat.expect`);
+    other backends have nothing to prepare.
+
+    Returns:
+        Whether the model keeps the opening (and so is primed with it).
+    """
+    expect = getattr(model, "expect", None)
+    return bool(expect(*samples)) if expect is not None else False
 
 
 def warm_up(model: BaseChatModel, messages: Sequence[BaseMessage] | None = None) -> None:
@@ -88,7 +116,7 @@ def _transformers_chat(name: str, settings: Settings) -> BaseChatModel:
     except ImportError as exc:
         raise ModelUnavailable(
             f"the transformers backend needs langchain-huggingface, transformers and torch: run "
-            f"`pip install langchain-huggingface transformers torch` ({exc})."
+            f"`pip install 'rag[transformers]'` ({exc})."
         ) from exc
     from rag.models.gguf import PRESETS, resolve_gguf
 
@@ -190,7 +218,7 @@ def _openai_chat(name: str, settings: Settings) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise ModelUnavailable("the openai backend needs langchain-openai: run "
-                               "`pip install langchain-openai`.") from exc
+                               "`pip install 'rag[openai]'`.") from exc
     cls, extra = ChatOpenAI, {}
     if settings.llm_base_url:
         # llama-cpp-python's server penalises repeated tokens unless told not to (1.1), unlike the

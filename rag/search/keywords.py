@@ -9,15 +9,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from rag.textnorm import KEYWORD_STOPWORDS
+
 TOKENIZER_ID = "jieba-search-v1"
 
-# Function words that match everywhere and carry no topic; kept short on purpose.
-STOPWORDS = frozenset(
-    "的 了 是 在 和 与 及 等 也 都 而 就 被 把 对 为 以 之 其 这 那 有 个 着 将 从 到 于 由 并 或 "
-    "吗 呢 吧 啊 哪 什么 多少 几 怎么 如何 哪些 哪个 谁 是否 为什么 "
-    "the a an of in on at to for is are was were be by with and or what which who how many much "
-    "did does do when where why this that from as it its about".split()
-)
 _TOKEN_OK = re.compile(r"[\w]", re.UNICODE)
 
 
@@ -41,7 +36,7 @@ def tokenize(text: str) -> list[str]:
     tokens = []
     for token in _jieba().cut_for_search(text.lower()):
         token = token.strip()
-        if token and _TOKEN_OK.search(token) and token not in STOPWORDS:
+        if token and _TOKEN_OK.search(token) and token not in KEYWORD_STOPWORDS:
             tokens.append(token)
     return tokens
 
@@ -50,7 +45,7 @@ def words(text: str) -> list[str]:
     """Jieba's words of a text (precise mode, no sub-words), lower-cased, without punctuation
     and stopwords."""
     return [t for t in (t.strip() for t in _jieba().cut(text.lower()))
-            if t and _TOKEN_OK.search(t) and t not in STOPWORDS]
+            if t and _TOKEN_OK.search(t) and t not in KEYWORD_STOPWORDS]
 
 
 class BM25Index:

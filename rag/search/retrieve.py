@@ -225,13 +225,14 @@ def _scaled(values: np.ndarray) -> np.ndarray:
     return values / high if high > 0 else np.zeros_like(values)
 
 
-_SEARCHERS: dict[Settings, HybridSearcher] = {}
+# Keyed by `Settings.index_key()`: settings that differ only per question share one searcher.
+_SEARCHERS: dict[tuple, HybridSearcher] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def open_searcher(settings: Settings | None = None, auto_build: bool = True,
                   progress: bool = True, embedder=None) -> HybridSearcher:
-    """Load (once per process and settings) the embedder and the index, rebuilding a stale index.
+    """Load (once per process and index settings) the embedder and the index, rebuilding a stale index.
 
     Args:
         settings: configuration; `Settings.from_env()` if None.
@@ -246,7 +247,7 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
     with _OPEN_LOCK:
         files = page_files(settings.corpus_dir)
         fingerprint = _fingerprint(files)
-        cached = _SEARCHERS.get(settings)
+        cached = _SEARCHERS.get(settings.index_key())
         if embedder is None and cached is not None and cached.fingerprint == fingerprint:
             return cached
         if embedder is None:
@@ -263,7 +264,7 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
             index, _ = build_index(settings, embedder, progress=progress)
         searcher = HybridSearcher(index, embedder, settings)
         searcher.fingerprint = fingerprint
-        _SEARCHERS[settings] = searcher
+        _SEARCHERS[settings.index_key()] = searcher
         return searcher
 
 

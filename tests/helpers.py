@@ -1,0 +1,61 @@
+"""Plain helpers for tests: the project's folders, a seed question, free ports, child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QINGQUAN = "清泉村去年电商交易额是多少？"  # answered by the seed page 山货触网 农户生活更红火
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(child: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a child process to end; kill it if it has not after ``timeout`` seconds."""
+    child.terminate()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+@contextlib.contextmanager
+def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
+    pytest.importorskip("llama_cpp.server.app")
+    from rag.models.llamacpp import physical_cores
+
+    port = free_port()
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(physical_cores())],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            stop_process(server, timeout=20)
