@@ -1,10 +1,10 @@
-"""The `rag` command: a thin layer over the library (index, search, ask, chat, eval, bench)."""
+"""The `rag` command: a thin layer over the library (index, search, ask, chat, eval, bench, pages,
+models)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -152,90 +152,61 @@ def _answer_eval(args, settings, items) -> int:
 
 
 def cmd_bench(args) -> int:
-    """Index build time with models loaded, and retrieval latency over an evaluation set's questions."""
-    from rag.evaluation.bench import (decode_speed, follow_up_ttft, keyword_scale, render_comparison, scale_bench,
-                           stock_comparison)
-    from rag.evaluation.retrieval import load_set
-    from rag.search.index import build_index
-    from rag.models.embedder import load_embedder
-    from rag.search.retrieve import open_searcher, validate_question
+    """Index build time with models loaded and retrieval latency over an evaluation set's questions,
+    or the one other bench a flag names (--decode, --stock, --scale, --load, --prefix)."""
+    sizes = _check_bench_options(args)
+    try:
+        return _run_bench(args, _settings(args), sizes)
+    except ValueError as exc:  # a value the bench cannot work with: the user's to fix, not a traceback
+        raise RagError(f"rag bench cannot run with these options: {exc}") from exc
 
-    settings = _settings(args)
+
+def _check_bench_options(args) -> list[int]:
+    """The paragraph counts of --scale; RagError for an option the benches cannot use."""
+    sizes = [size.strip() for size in args.scale.split(",")] if args.scale is not None else []
+    if not all(size.isdecimal() and int(size) > 0 for size in sizes):
+        raise RagError(f"--scale takes paragraph counts separated by commas, e.g. --scale 10000,100000 "
+                       f"(got {args.scale!r})")
+    for option, value, least in (("--repeat", args.repeat, 1), ("--users", args.users, 1), ("--limit", args.limit, 0)):
+        if value < least:
+            raise RagError(f"{option} must be at least {least} (got {value})")
+    if not args.seconds > 0:
+        raise RagError(f"--seconds must be more than 0 (got {args.seconds})")
+    return [int(size) for size in sizes]
+
+
+def _run_bench(args, settings: Settings, sizes: list[int]) -> int:
+    from rag.evaluation import bench
+    from rag.evaluation.loadtest import load_served_chat
+    from rag.evaluation.retrieval import load_set
+
+    out, model = Path(args.out), settings.llm_model.replace("/", "_")
     if args.decode:
-        return _write_bench(decode_speed(settings, repeats=args.repeat), Path(args.out),
-                            f"decode-{settings.llm_model.replace('/', '_')}.json")
+        return _write_bench(bench.decode_speed(settings, repeats=args.repeat), out, f"decode-{model}.json")
+    items = load_set(Path(args.set))
+    questions = [item.question for item in items]
     if args.stock:
-        items = load_set(Path(args.set))
-        result = _stamped(stock_comparison(settings, items[: args.limit] if args.limit else items))
-        return _write_bench(result, Path(args.out), f"stock-comparison-{settings.llm_model.replace('/', '_')}.json",
-                            stamp=False, markdown=render_comparison(result))
-    if args.scale:
-        sizes = [int(size) for size in args.scale.split(",")]
-        questions = [item.question for item in load_set(Path(args.set))]
-        return _write_bench(scale_bench(settings, sizes, questions, args.repeat), Path(args.out),
+        result = _stamped(bench.stock_comparison(settings, items[: args.limit] if args.limit else items))
+        return _write_bench(result, out, f"stock-comparison-{model}.json", stamp=False,
+                            markdown=bench.render_comparison(result))
+    if sizes:
+        return _write_bench(bench.scale_bench(settings, sizes, questions, args.repeat), out,
                             f"scale-{'-'.join(map(str, sizes))}.json")
     if args.load:
-        return _write_bench(_load(settings, args), Path(args.out), f"load-{settings.llm_model.replace('/', '_')}.json")
+        return _write_bench(load_served_chat(settings, questions, args.users, args.seconds), out,
+                            f"load-{model}.json")
     if args.prefix:
-        questions = [item.question for item in load_set(Path(args.set)) if item.answerable]
-        return _write_bench(follow_up_ttft(settings, questions, pairs=2 * args.repeat), Path(args.out),
-                            f"prefix-{settings.llm_model.replace('/', '_')}.json")
-    embedder = load_embedder(settings)
-    embedder.embed_queries(["warm-up"])
-    started = time.perf_counter()
-    build_index(settings, embedder, progress=False, reuse=False)  # every text embedded
-    build_s = time.perf_counter() - started
-    build_index(settings, embedder, progress=False)  # fills the embedding cache
-    started = time.perf_counter()
-    build_index(settings, embedder, progress=False)  # nothing new to embed
-    rebuild_s = time.perf_counter() - started
-    searcher = open_searcher(settings)
-    questions = [item.question for item in load_set(Path(args.set))]
-    for q in questions[:5]:  # warm caches (jieba dictionary, torch kernels)
-        searcher.search(validate_question(q, settings), 5)
-    latencies = []
-    for _ in range(args.repeat):
-        for q in questions:
-            t0 = time.perf_counter()
-            searcher.search(validate_question(q, settings), 5)
-            latencies.append((time.perf_counter() - t0) * 1000)
-    latencies.sort()
-    result = {
-        "index_build_s": round(build_s, 2),
-        "index_rebuild_unchanged_s": round(rebuild_s, 2),
-        "chunks": len(searcher.index.chunks),
-        "retrieve_ms": {"n": len(latencies), "p50": round(statistics.median(latencies), 2),
-                        "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
-                        "max": round(latencies[-1], 2)},
-        "method": "rag.search.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
-                  f"warm models, {len(questions)} eval questions × {args.repeat}, k=5",
-        "keywords_at_100k": keyword_scale(settings),
-    }
-    return _write_bench(result, Path(args.out), "retrieval.json")
-
-
-def _load(settings, args) -> dict:
-    """Serve the app (`rag chat`, a process of its own) on a free loopback port and load it with
-    simulated users."""
-    from rag.evaluation.retrieval import load_set
-    from rag.evaluation.loadtest import free_port, run_load, served_app
-
-    options = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
-               "--embed-model", settings.embed_model, "chat", "--model", settings.llm_model,
-               "--backend", settings.llm_backend]
-    if settings.llm_base_url:
-        options += ["--base-url", settings.llm_base_url]
-    questions = [item.question for item in load_set(Path(args.set))]
-    with served_app(options, free_port()) as (url, pid):
-        return {"model": settings.llm_model, "served_by": "rag chat, a separate process",
-                **run_load(url, questions, settings.llm_model, settings.llm_passages, args.users, args.seconds,
-                           pid=pid)}
+        follow_ups = [item.question for item in items if item.answerable]
+        return _write_bench(bench.follow_up_ttft(settings, follow_ups, pairs=2 * args.repeat), out,
+                            f"prefix-{model}.json")
+    return _write_bench(bench.retrieval_bench(settings, questions, args.repeat), out, "retrieval.json")
 
 
 def _stamped(result: dict) -> dict:
     from rag.evaluation.retrieval import describe_machine
+    from rag.files import timestamp
 
-    return {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine(), **result}
+    return {"written_at": timestamp(), "machine": describe_machine(), **result}
 
 
 def _write_bench(result: dict, out: Path, name: str, stamp: bool = True, markdown: str | None = None) -> int:
@@ -249,6 +220,40 @@ def _write_bench(result: dict, out: Path, name: str, stamp: bool = True, markdow
     stem = Path(name).stem
     (out / f"{stem}.md").write_text(markdown or render_bench(result, stem), encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "reports"}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_pages(args) -> int:
+    """What the page parser sees: each page's banners and articles, then the chunks they make."""
+    from rag.ingest.corpus import load_corpus
+
+    settings = _settings(args)
+    corpus = load_corpus(args.folder or settings.corpus_dir, settings.chunk_max_chars)
+    for page in corpus.pages:
+        print(f"== {page.source}  banners={page.banners}")
+        for a in page.articles:
+            extra = f"  [kicker: {a.kicker}]" if a.kicker else ""
+            print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline})")
+    print(f"{len(corpus.chunks)} chunks, skipped: {corpus.skipped}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    """Prepare the configured embedder and the GGUF chat model(s) and say where they are, so that
+    the first `rag index` or `rag chat` does not convert or assemble them."""
+    from rag.models.embedder import resolve_embedder
+    from rag.models.gguf import resolve_gguf
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    spec = resolve_embedder(settings)
+    print(f"embedder  {spec.name} ({spec.source})\nfolder    {spec.path}\nchecksum  {spec.checksum}")
+    names = args.llm or ([settings.llm_model] if settings.llm_backend == "llama.cpp" else [])
+    for name in names:
+        print(f"llm       {resolve_gguf(name, settings, verify=args.verify)}")
+    if not names:
+        print(f"llm       {settings.llm_model} is loaded by the {settings.llm_backend} backend; no GGUF to prepare")
+    print(f"ready in  {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -289,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.set_defaults(func=cmd_chat)
 
+    for add_parser in (_add_eval_parser, _add_bench_parser, _add_pages_parser, _add_models_parser):
+        add_parser(sub)
+    return parser
+
+
+def _add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate on a JSONL evaluation set")
     p.add_argument("set", help="evaluation set, e.g. eval/sets/public.jsonl")
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only")
@@ -297,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.set_defaults(func=cmd_eval)
 
+
+def _add_bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmark index build and retrieval latency (--decode: LLM decode speed)")
     p.add_argument("--set", default=str(PROJECT_ROOT / "eval" / "sets" / "public.jsonl"))
     p.add_argument("--repeat", type=int, default=3)
@@ -318,7 +331,22 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "bench"))
     p.set_defaults(func=cmd_bench)
-    return parser
+
+
+def _add_pages_parser(sub) -> None:
+    p = sub.add_parser("pages", help="show what the page parser sees: each page's articles, then the chunk count")
+    p.add_argument("folder", nargs="?", type=Path, help="folder of pages (default: --corpus, seeds/ or RAG_CORPUS_DIR)")
+    p.set_defaults(func=cmd_pages)
+
+
+def _add_models_parser(sub) -> None:
+    p = sub.add_parser("models", help="prepare the embedder and the GGUF LLM ahead of time (converted, "
+                                      "assembled, checked) and show where they are")
+    p.add_argument("llm", nargs="*", metavar="NAME_OR_PATH",
+                   help="GGUF presets (qwen-1.5b, fast) or .gguf files (default: RAG_LLM_MODEL, for llama.cpp)")
+    p.add_argument("--verify", action="store_true",
+                   help="re-hash assembled GGUF files even when their record vouches for them")
+    p.set_defaults(func=cmd_models)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Settings: frozen dataclasses with defaults in code, overridden by RAG_* variables."""
+"""Settings: frozen dataclasses with defaults in code, overridden by RAG_* variables; the CPU counts
+that thread defaults come from."""
 
 from __future__ import annotations
 
@@ -10,6 +11,26 @@ from pathlib import Path
 from rag.errors import RagError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and taskset narrow;
+    os.cpu_count() counts the whole machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def physical_cores() -> int:
+    """Physical cores among the usable CPUs: the default LLM thread count (`Settings.llm_threads`),
+    since llama.cpp gains nothing from SMT siblings."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        try:
+            siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+            cores.add(siblings.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
 
 
 def _default_cache() -> Path:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.config import Settings
+
 from fakes import HashEmbedder
 from helpers import SEEDS
-from rag.config import Settings
 
 
 @pytest.fixture

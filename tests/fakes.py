@@ -73,16 +73,6 @@ def scripted(*replies):
     return ScriptedChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[])
 
 
-class PrefixKeepingChat(ScriptedChat):
-    """A scripted chat model that records the prompt openings it is asked to keep cached."""
-
-    kept: list
-
-    def keep_prefix(self, *samples):
-        self.kept.append(samples)
-        return 1
-
-
 class GatedChat(ScriptedChat):
     """A scripted chat model that starts writing only when `gate` is set."""
 

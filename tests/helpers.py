@@ -38,7 +38,7 @@ def stop_process(child: subprocess.Popen, timeout: float = 30) -> None:
 def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
     """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
     pytest.importorskip("llama_cpp.server.app")
-    from rag.models.llamacpp import physical_cores
+    from rag.config import physical_cores
 
     port = free_port()
     with log_path.open("wb") as log:

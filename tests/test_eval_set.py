@@ -18,8 +18,8 @@ import pytest
 from rag.ingest.corpus import load_corpus
 from rag.textnorm import match_key
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
+from helpers import ROOT, SEEDS
+
 SETS = ROOT / "eval" / "sets"
 
 FIELDS = {"id", "question", "lang", "type", "answer", "must_contain", "source_file", "article", "evidence"}

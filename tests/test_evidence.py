@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SEEDS, HashEmbedder
 from rag.config import Settings
 from rag.answer.evidence import coverage, gate, question_terms
 from rag.answer.quantities import missing_specifics
 from rag.search.retrieve import open_searcher
+
+from fakes import HashEmbedder
+from helpers import SEEDS
 
 
 @pytest.fixture(scope="module")

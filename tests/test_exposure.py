@@ -16,9 +16,8 @@ from rag.cli import build_parser, main
 from rag.answer.pipeline import Pipeline
 from rag.app.ui import build_app, launch
 
-from conftest import ROOT
-from test_pipeline import scripted
-from test_ui import QINGQUAN, free_port
+from fakes import scripted
+from helpers import QINGQUAN, ROOT, free_port
 
 
 def _outside_address() -> str | None:

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag.models import chat as generate, gguf, llamacpp
-from rag.config import Settings
+from rag.models import chat as generate, gguf
+from rag.config import Settings, physical_cores
 from rag.errors import ModelUnavailable, RagError
 from rag.models.chat import make_chat_model, warm_up
 from rag.models.llamacpp import LlamaCppChat, unload_models
 from rag.models.gguf import GgufPreset, resolve_gguf
 
-from conftest import llama_server
+from helpers import llama_server
 
 # --------------------------------------------------------------------------- fake GGUF parts
 
@@ -158,7 +158,7 @@ def test_llama_cpp_backend_builds_adapter_from_settings(tmp_path, fake_parts):
     assert Path(chat.model_path).read_bytes() == fake_parts.whole
     assert (chat.n_ctx, chat.max_tokens, chat.temperature, chat.seed, chat.use_mmap) == (2048, 99, 0.3, 7, False)
     assert make_chat_model(_settings(tmp_path, llm_model="tiny", llm_mmap=True)).use_mmap
-    assert chat.n_threads == llamacpp.physical_cores() >= 1
+    assert chat.n_threads == physical_cores() >= 1
     assert make_chat_model(_settings(tmp_path, llm_model="tiny", llm_threads=3)).n_threads == 3
 
 
@@ -302,6 +302,27 @@ def test_keep_prefix_reads_the_prompts_without_generating():
     assert chat.client.n_tokens == 0 and len(chat.client.calls) == 2
     assert chat.invoke(_messages()).content == "答案是42。"  # capturing is over
     assert chat.keep_prefix() == 0
+
+
+def test_an_expected_kind_of_prompt_is_read_once_and_only_when_openings_are_kept():
+    chat = _chat()
+    kind = (_messages("第一个问题？"), _messages("第二个问题？"))
+    assert chat.expect(*kind) and len(chat.client.calls) == 2  # both samples read
+    assert chat.expect(*kind) and len(chat.client.calls) == 2  # the second announcement costs nothing
+    assert chat.expect(_messages("甲"), _messages("乙")) and len(chat.client.calls) == 4  # another kind
+    chat.forget_prefixes()
+    assert chat.expect(*kind) and len(chat.client.calls) == 6  # forgotten: read again
+    off = _chat(keep_prefixes=False)
+    assert not off.expect(*kind) and off.client.calls == []
+    assert not chat.expect(_messages()) and len(chat.client.calls) == 6  # one sample shares nothing
+
+
+def test_make_chat_model_passes_the_keep_prefix_setting(monkeypatch, tmp_path):
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF")
+    for keep in (True, False):
+        chat = make_chat_model(Settings(llm_model=str(model), llm_keep_prefix=keep))
+        assert chat.keep_prefixes is keep
 
 
 def test_adapter_streams_pieces_and_invoke_joins_them():

@@ -17,7 +17,8 @@ from rag.search.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, M
                        load_index, read_manifest)
 from rag.ingest.corpus import corpus_checksum, page_files
 
-from conftest import HashEmbedder, ROOT
+from fakes import HashEmbedder
+from helpers import ROOT
 
 
 def _checksum(settings):
@@ -131,7 +132,7 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
         import os, sys
         sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
         import faiss
-        from conftest import HashEmbedder
+        from fakes import HashEmbedder
         from rag.config import Settings
         from rag.search.index import build_index
         real_write = faiss.write_index

@@ -8,7 +8,7 @@ import pytest
 from rag.ingest.corpus import load_corpus
 from rag.search.keywords import BM25Index, tokenize
 
-from conftest import SEEDS
+from helpers import SEEDS
 
 QUESTIONS = ["清泉村去年电商交易额是多少？", "苍南县委组织部副部长陈庆介绍了什么", "党建 党建 联盟", "安吉县流动药车",
              "no such words at all", "乡村振兴"]

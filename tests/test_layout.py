@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 RAG = Path(__file__).resolve().parent.parent / "rag"
-BASICS = {"config", "errors", "prompts", "textnorm", "checksums", "files"}
+BASICS = {"config", "errors", "prompts", "textnorm", "files"}
 # What each room may import, besides the basics and itself.
 ALLOWED = {
     "basics": set(),
@@ -77,3 +77,21 @@ def test_no_module_grows_past_one_role():
     long = [f"{p.relative_to(RAG)} ({n} lines)" for p in RAG.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400]
     assert not long, f"modules over 400 lines hold two roles; split them: {long}"
+
+
+def test_tests_share_fakes_and_helpers_not_each_other():
+    """Fakes live in tests/fakes.py and plain helpers in tests/helpers.py; fixtures in conftest.py.
+    A test that imports conftest or another test module is coupled to it (and pytest may collect it twice)."""
+    tests = RAG.parent / "tests"
+    wrong = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            wrong += [f"tests/{path.name}:{node.lineno} imports {name}" for name in names
+                      if name == "conftest" or name.startswith("test_")]
+    assert not wrong, "\n".join(wrong)

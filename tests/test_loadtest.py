@@ -12,9 +12,8 @@ from rag.evaluation.loadtest import resident_mb, run_load, served_app
 from rag.answer.pipeline import Pipeline
 from rag.app.ui import build_app, launch
 
-from conftest import ROOT
-from test_pipeline import scripted
-from test_ui import free_port
+from fakes import scripted
+from helpers import ROOT, free_port
 
 pytestmark = pytest.mark.slow  # served apps and simulated users (seconds each)
 

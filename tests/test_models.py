@@ -29,8 +29,8 @@ from rag.models import embedder as models
 from rag.config import Settings
 from rag.errors import ModelUnavailable
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
+from helpers import SEEDS
+
 QUERIES = Path(__file__).parent / "data" / "e5_queries.txt"
 
 # --------------------------------------------------------------------------- helpers
@@ -251,16 +251,20 @@ def test_bundled_preset_uses_the_cache_without_the_package(tiny, tmp_path, monke
     assert models.resolve_embedder(settings) == spec
 
 
-def test_module_entry_point_prepares_and_reports(tiny, tmp_path, monkeypatch, capsys):
+def test_rag_models_converts_the_bundled_embedder_and_reports(tiny, tmp_path, monkeypatch, capsys):
+    from rag.cli import main
+
     monkeypatch.setattr(models, "BUNDLED_SHA256", tiny[1])
     monkeypatch.setattr(models, "bundled_source", lambda: tiny[0])
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("RAG_EMBED_MODEL", raising=False)
-    assert models.main() == 0
+    monkeypatch.setenv("RAG_LLM_BACKEND", "openai")  # a served LLM: nothing to assemble here
+    assert main(["models"]) == 0
     assert str(tmp_path / "cache" / "models" / models.CONVERTED_DIR) in capsys.readouterr().out
     monkeypatch.setenv("RAG_EMBED_MODEL", str(tmp_path / "missing"))
-    assert models.main() == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "does not exist" in err and len(err.splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- resolution (fast)

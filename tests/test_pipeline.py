@@ -5,25 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag.errors import BadQuestion
 from rag.answer.pipeline import Answer, Answered, Delta, Pipeline, Retrieved
 
-
-class ScriptedChat(GenericFakeChatModel):
-    """Replies with the given texts in order and records the prompts it saw."""
-
-    seen: list = []
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        self.seen.append(messages)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-
-def scripted(*replies):
-    return ScriptedChat(messages=iter([AIMessage(content=r) for r in replies]), seen=[])
+from fakes import ScriptedChat, scripted
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from rag.config import Settings
 from rag.evaluation.retrieval import load_set, run_retrieval_eval
 from rag.search.retrieve import open_searcher, validate_question
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

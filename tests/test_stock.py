@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from rag.evaluation.answers import compare_answers
+from rag.evaluation.answers import compare_answers, run_answer_eval, write_answer_report
 from rag.evaluation.retrieval import EvalItem
 from rag.answer.pipeline import Answer
 from rag.evaluation.stock import StockRecipe
@@ -41,3 +41,13 @@ def test_systems_take_turns_item_by_item():
     reports = compare_answers(items, {"a": system("a"), "b": system("b")}, progress=False)
     assert order == [("a", "问题0"), ("b", "问题0"), ("b", "问题1"), ("a", "问题1"), ("a", "问题2"), ("b", "问题2")]
     assert reports["a"]["metrics"]["overall"]["answer_accuracy"] == 1.0 and len(reports["b"]["rows"]) == 3
+
+
+def test_an_answer_report_comes_with_its_chart(tmp_path):
+    items = [EvalItem("q1", "问题1", "zh", "fact", "", [["答"]], None, None, None),
+             EvalItem("q2", "问题2", "zh", "unanswerable", "", [], None, None, None)]
+    answer = Answer("问题", "答", [], [], False, "问题", "zh", {"ttft_s": 1.0, "total_s": 2.0})
+    report = run_answer_eval(items, lambda question: answer, progress=False)
+    paths = write_answer_report(report, tmp_path, "set-answers")
+    assert [p.suffix for p in paths] == [".json", ".md", ".png"]  # matplotlib is a core dependency
+    assert paths[2].read_bytes().startswith(b"\x89PNG") and paths[2].stat().st_size > 5_000

@@ -9,7 +9,8 @@ import pytest
 from rag.ingest.corpus import load_corpus
 from rag.evaluation.synthetic import write_synthetic_corpus
 
-from conftest import SEEDS, HashEmbedder
+from fakes import HashEmbedder
+from helpers import SEEDS
 
 
 def test_pages_recombine_seed_sentences_reproducibly(tmp_path):

@@ -12,14 +12,13 @@ from rag.ingest.articles import ArticleLibrary, find_span
 from rag.app.chatview import Turn, answer_html, render_markers, sources_html
 from rag.answer.cite import Citation
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
-from rag.evaluation.loadtest import free_port
 from rag.answer.pipeline import Pipeline
 from rag.search.retrieve import Passage, open_searcher
 from rag.app.ui import ChatApp, build_app, launch
 
-from test_pipeline import ScriptedChat, scripted
+from fakes import FailingOnceChat, GatedChat, scripted
+from helpers import QINGQUAN, free_port
 
-QINGQUAN = "清泉村去年电商交易额是多少？"
 QINGQUAN_HEADLINE = "山货触网 农户生活更红火"
 HOSTILE_PAGE = """# 清泉村<script>window.PWNED=1</script>快讯
 
@@ -141,16 +140,6 @@ def test_article_library_refuses_pages_the_corpus_does_not_have(settings, search
 # --------------------------------------------------------------------------- streaming and errors
 
 
-class GatedChat(ScriptedChat):
-    """A scripted chat model that starts writing only when `gate` is set."""
-
-    gate: threading.Event
-
-    def _stream(self, *args, **kwargs):
-        assert self.gate.wait(10)
-        yield from super()._stream(*args, **kwargs)
-
-
 def test_sources_appear_before_the_first_token_then_narrow_to_the_cited(app_with):
     gate = threading.Event()
     chat = GatedChat(messages=iter([AIMessage(content="清泉村去年交易额超两亿元[1]。")]), seen=[], gate=gate)
@@ -185,7 +174,7 @@ def test_bad_question_is_a_warning_and_changes_nothing(app_with, warnings, quest
 
 
 @pytest.mark.parametrize("error, shown", [
-    (ModelUnavailable("the LLM is missing; run `python -m rag.models.gguf`"), "run `python -m rag.models.gguf`"),
+    (ModelUnavailable("the LLM is missing; run `rag models`"), "run `rag models`"),
     (RuntimeError("boom"), "something went wrong (RuntimeError: boom)"),
 ])
 def test_pipeline_errors_are_warnings_not_tracebacks(settings, warnings, error, shown):
@@ -261,19 +250,6 @@ def test_bad_input_through_the_api_gets_a_message_and_the_app_keeps_serving(sett
         assert client.predict(question=QINGQUAN, api_name="/ask")["text"] == reply  # still serving
     finally:
         demo.close()
-
-
-class FailingOnceChat(ScriptedChat):
-    """A scripted chat model whose first answer breaks off after a few words, as a lost server would."""
-
-    failed: list
-
-    def _stream(self, *args, **kwargs):
-        for n, chunk in enumerate(super()._stream(*args, **kwargs)):
-            if n == 1 and not self.failed:
-                self.failed.append(True)
-                raise ConnectionError("the LLM server went away")
-            yield chunk
 
 
 @pytest.mark.slow  # slow tier: a served app (seconds)

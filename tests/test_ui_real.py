@@ -17,8 +17,7 @@ from rag.ingest.corpus import load_corpus
 from rag.answer.pipeline import get_pipeline
 from rag.app.ui import build_app, launch
 
-from conftest import ROOT
-from test_ui import free_port
+from helpers import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rag.evaluation.retrieval import EvalItem, aggregate, write_report
+from rag.evaluation.stats import p50_p95
 from rag.textnorm import detect_language, match_key
 
 ANSWER_METRICS = ("answer_accuracy", "refusal_accuracy", "false_refusal", "citation_precision",
@@ -64,9 +65,8 @@ def aggregate_answers(rows: list[dict]) -> dict:
             "in_language": _mean([r["in_language"] for r in group]),
         }
         for key in ("ttft_s", "total_s"):
-            values = sorted(r[key] for r in group if r.get(key) is not None)
-            out[f"{key}_p50"] = round(statistics.median(values), 3) if values else None
-            out[f"{key}_p95"] = round(values[int(0.95 * (len(values) - 1))], 3) if values else None
+            spread = p50_p95((r[key] for r in group if r.get(key) is not None), digits=3)
+            out[f"{key}_p50"], out[f"{key}_p95"] = spread["p50"], spread["p95"]
         return out
 
     return aggregate(rows, metrics)
@@ -131,7 +131,7 @@ def render_answer_markdown(report: dict, name: str, previous: dict | None) -> st
 
 
 def write_answer_report(report: dict, out_dir: Path, name: str) -> list[Path]:
-    """JSON + Markdown (+ PNG chart when matplotlib is installed); compares with the last report."""
+    """JSON + Markdown + a PNG chart of the metrics; compares with the last report."""
     json_path = out_dir / f"{name}.json"
     previous = None
     if json_path.exists():
@@ -146,18 +146,16 @@ def write_answer_report(report: dict, out_dir: Path, name: str) -> list[Path]:
                                       lambda written, n: render_answer_markdown(written, n, previous))
     written = json.loads(json_path.read_text(encoding="utf-8"))
     paths = [json_path, md_path]
-    png = _chart(written, out_dir / f"{name}.png")
-    return paths + ([png] if png else [])
+    return paths + [_chart(written, out_dir / f"{name}.png")]
 
 
-def _chart(report: dict, path: Path) -> Path | None:
-    try:
-        import matplotlib
+def _chart(report: dict, path: Path) -> Path:
+    """The answer metrics per question type as a bar chart (matplotlib is a core dependency)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     groups = [g for g in report["metrics"] if g == "overall" or g.startswith("type:")]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(ANSWER_METRICS)

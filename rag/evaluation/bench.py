@@ -1,4 +1,5 @@
-"""Benchmarks that need the LLM: decode speed of our adapter against llama-cpp-python's own."""
+"""The benches of `rag bench`: index build and retrieval latency, decode speed of our adapter against
+llama-cpp-python's own, kept prefixes, the stock recipe, keyword search and corpora at scale."""
 
 from __future__ import annotations
 
@@ -9,7 +10,49 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.config import Settings
+from rag.errors import RagError
+from rag.evaluation.stats import p50_p95
 from rag.prompts import load_prompt
+
+
+def retrieval_bench(settings: Settings, questions: list[str], repeat: int = 3) -> dict:
+    """Index build time with the embedder loaded, and retrieval latency over ``questions``.
+
+    Three builds: every text embedded, then one that fills the embedding cache, then one with
+    nothing new to embed (timed as the unchanged rebuild). Retrieval is the whole search path
+    (validate, embed the query, FAISS, BM25, fusion), in process, warm, k=5.
+    """
+    from rag.models.embedder import load_embedder
+    from rag.search.index import build_index
+    from rag.search.retrieve import open_searcher, validate_question
+
+    embedder = load_embedder(settings)
+    embedder.embed_queries(["warm-up"])
+    started = time.perf_counter()
+    build_index(settings, embedder, progress=False, reuse=False)  # every text embedded
+    build_s = time.perf_counter() - started
+    build_index(settings, embedder, progress=False)  # fills the embedding cache
+    started = time.perf_counter()
+    build_index(settings, embedder, progress=False)  # nothing new to embed
+    rebuild_s = time.perf_counter() - started
+    searcher = open_searcher(settings)
+    for q in questions[:5]:  # warm caches (jieba dictionary, torch kernels)
+        searcher.search(validate_question(q, settings), 5)
+    latencies = []
+    for _ in range(repeat):
+        for q in questions:
+            started = time.perf_counter()
+            searcher.search(validate_question(q, settings), 5)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "index_build_s": round(build_s, 2),
+        "index_rebuild_unchanged_s": round(rebuild_s, 2),
+        "chunks": len(searcher.index.chunks),
+        "retrieve_ms": {"n": len(latencies), **p50_p95(latencies), "max": round(max(latencies), 2)},
+        "method": "rag.search.retrieve path (validate + embed query + FAISS + BM25 + fusion), in-process, "
+                  f"warm models, {len(questions)} eval questions × {repeat}, k=5",
+        "keywords_at_100k": keyword_scale(settings),
+    }
 
 
 def _raw_decode(llama, messages: list[dict], max_tokens: int) -> tuple[int, float]:
@@ -43,7 +86,7 @@ def decode_speed(settings: Settings, repeats: int = 3, max_tokens: int = 160) ->
 
     chat = make_chat_model(settings)
     if not isinstance(chat, LlamaCppChat):
-        raise ValueError("decode_speed compares against llama-cpp-python: use the llama.cpp backend")
+        raise RagError("`rag bench --decode` compares against llama-cpp-python: run it with --backend llama.cpp")
     llama = chat.runtime().llama
     system, user = load_prompt("system"), load_prompt("bench_decode")
     raw_messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -79,7 +122,7 @@ def follow_up_ttft(settings: Settings, questions: list[str], pairs: int = 6) -> 
     pipeline = Pipeline(settings).load()
     chat = pipeline.chat
     if not hasattr(chat, "expect"):
-        raise ValueError("kept prefixes are a llama.cpp feature: use the llama.cpp backend")
+        raise RagError("kept prefixes are a llama.cpp feature: run `rag bench --prefix` with --backend llama.cpp")
 
     def keep(on: bool) -> None:
         chat.forget_prefixes()
@@ -213,9 +256,8 @@ def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 2
             started = time.perf_counter()
             score(index, q)
             times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        return {"build_s": round(built, 2), "query_ms_p50": round(statistics.median(times), 2),
-                "query_ms_p95": round(times[int(0.95 * (len(times) - 1))], 2)}
+        spread = p50_p95(times)
+        return {"build_s": round(built, 2), "query_ms_p50": spread["p50"], "query_ms_p95": spread["p95"]}
 
     result = {"documents": documents, "queries": len(asked),
               "sparse_bm25": measure(BM25Index, lambda index, q: index.scores(q))}
@@ -262,7 +304,6 @@ def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repe
                 started = time.perf_counter()
                 searcher.search(q, 5)
                 latencies.append((time.perf_counter() - started) * 1000)
-        latencies.sort()
         vectors = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
         queries = embedder.embed_queries(asked)
         kinds = {}
@@ -280,8 +321,7 @@ def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repe
             "paragraphs": size, "pages": pages, "chunks": counts.chunks, "sentences": counts.sentences,
             "texts_embedded": counts.embedded, "index_build_s": round(build_s, 1),
             "chunk_index": type(index.faiss_index).__name__,
-            "retrieve_ms": {"n": len(latencies), "p50": round(statistics.median(latencies), 2),
-                            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2)},
+            "retrieve_ms": {"n": len(latencies), **p50_p95(latencies)},
             "flat_vs_hnsw": {**{k: {m: v[m] for m in ("build_s", "ms_per_query")} for k, v in kinds.items()},
                              "hnsw_recall_at_10": round(recall, 4)},
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -15,7 +15,6 @@ import queue
 import html
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -23,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from rag.config import Settings
 from rag.errors import RagError
+from rag.evaluation.stats import p50_p95
 
 
 def resident_mb(pid: int | str = "self") -> float:
@@ -189,15 +190,25 @@ def run_load(url: str, questions: list[str], model: str, passages: int, users: i
         time.sleep(2)
         memory.append((round(time.monotonic() - started, 1), resident_mb(pid)))
     bar.close()
-    ordered = sorted(latencies)
     return {
         "users": users, "seconds": seconds, "wall_s": round(time.monotonic() - started, 1),
         "requests": len(latencies), "errors": len(errors), "error_examples": errors[:5],
         "mixed_conversations": len(mixed), "mixed_examples": mixed[:5],
-        "latency_s": {"p50": round(statistics.median(ordered), 2) if ordered else None,
-                      "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2) if ordered else None,
-                      "max": round(ordered[-1], 2) if ordered else None},
+        "latency_s": {**p50_p95(latencies), "max": round(max(latencies), 2) if latencies else None},
         "rss_mb": {"start": memory[0][1], "after_first_answers": settled[0] if settled else None,
                    "end": memory[-1][1], "max": max(m for _, m in memory)},
         "rss_samples": memory,
     }
+
+
+def load_served_chat(settings: Settings, questions: list[str], users: int, seconds: float) -> dict:
+    """`rag chat` with these settings, served in a process of its own on a free loopback port and
+    loaded by ``users`` simulated users for ``seconds`` (`run_load`)."""
+    options = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
+               "--embed-model", settings.embed_model, "chat", "--model", settings.llm_model,
+               "--backend", settings.llm_backend]
+    if settings.llm_base_url:
+        options += ["--base-url", settings.llm_base_url]
+    with served_app(options, free_port()) as (url, pid):
+        return {"model": settings.llm_model, "served_by": "rag chat, a separate process",
+                **run_load(url, questions, settings.llm_model, settings.llm_passages, users, seconds, pid=pid)}

@@ -10,7 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.config import usable_cpus
 from rag.errors import RagError
+from rag.files import timestamp
 from rag.textnorm import match_key
 
 TYPES = ("fact", "number", "entity", "multi", "crosslingual", "unanswerable")
@@ -166,7 +168,7 @@ def _summary(values: list[float]) -> dict:
 def write_report(report: dict, out_dir: Path, name: str, render=None) -> tuple[Path, Path]:
     """Write the report as JSON and Markdown (render(report, name), retrieval tables by default)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {**report, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe_machine()}
+    report = {**report, "written_at": timestamp(), "machine": describe_machine()}
     json_path = out_dir / f"{name}.json"
     md_path = out_dir / f"{name}.md"
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -175,9 +177,7 @@ def write_report(report: dict, out_dir: Path, name: str, render=None) -> tuple[P
 
 
 def describe_machine() -> str:
-    """CPU model, cores, memory, architecture and Python version, for reports."""
-    import os
-
+    """CPU model, the CPUs this process may use, memory, architecture and Python version, for reports."""
     cpu, memory = platform.processor() or platform.machine(), ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -188,7 +188,7 @@ def describe_machine() -> str:
         memory = f", {kib / 2**20:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{cpu}, {os.cpu_count() or 0} cores{memory}, {platform.machine()}, Python {platform.python_version()}"
+    return f"{cpu}, {usable_cpus()} cores{memory}, {platform.machine()}, Python {platform.python_version()}"
 
 
 def render_markdown(report: dict, name: str) -> str:

@@ -21,7 +21,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from rag.config import Settings
+from rag.config import Settings, physical_cores
 from rag.errors import ModelUnavailable, RagError
 
 BACKENDS = ("llama.cpp", "transformers", "openai")
@@ -46,7 +46,7 @@ def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatMod
     match settings.llm_backend:
         case "llama.cpp":
             from rag.models.gguf import resolve_gguf
-            from rag.models.llamacpp import LlamaCppChat, physical_cores
+            from rag.models.llamacpp import LlamaCppChat
 
             return LlamaCppChat(
                 model_path=str(resolve_gguf(name, settings)),

