@@ -138,7 +138,7 @@ def detect_language(text: str) -> str:
 
 # --------------------------------------------------------------------------- word lists
 # Four lists for four jobs, side by side so that one is not mistaken for another. They differ on
-# purpose: each was set against the public evaluation set for its own use, and merging them would
+# purpose: each was written for its own use, and merging them would
 # change what the index stores (KEYWORD_STOPWORDS is part of rag.search.keywords.TOKENIZER_ID),
 # what the gate counts and what a citation has to support.
 

@@ -94,3 +94,26 @@ class FailingOnceChat(ScriptedChat):
                 self.failed.append(True)
                 raise ConnectionError("the LLM server went away")
             yield chunk
+
+
+class ClosingChat(ScriptedChat):
+    """A scripted chat model that records whether the stream it was reading was closed early."""
+
+    closed: list
+
+    def _stream(self, *args, **kwargs):
+        try:
+            yield from super()._stream(*args, **kwargs)
+        except GeneratorExit:
+            self.closed.append(True)
+            raise
+
+
+class PrefixKeepingChat(ScriptedChat):
+    """A scripted chat model that records the kinds of prompt it is told to expect."""
+
+    announced: list
+
+    def expect(self, *samples):
+        self.announced.append(samples)
+        return True

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 from rag.errors import BadQuestion
 from rag.answer.pipeline import Answer, Answered, Delta, Pipeline, Retrieved
 
-from fakes import ScriptedChat, scripted
+from fakes import PrefixKeepingChat, scripted
 
 
 @pytest.fixture
@@ -138,16 +138,6 @@ def test_follow_up_is_rewritten_with_history(make):
     assert answer.rewritten_query == "平阳县水头镇和食堂投入了多少钱？"
     assert "Q: 苍南县建立了多少个党建联盟？" in chat.seen[0][0].content
     assert not answer.abstained and "70万元" in answer.text
-
-
-class PrefixKeepingChat(ScriptedChat):
-    """A scripted chat model that records the kinds of prompt it is told to expect."""
-
-    announced: list
-
-    def expect(self, *samples):
-        self.announced.append(samples)
-        return True
 
 
 def _opening(samples) -> str:

@@ -16,7 +16,7 @@ from rag.answer.pipeline import Pipeline
 from rag.search.retrieve import Passage, open_searcher
 from rag.app.ui import ChatApp, build_app, launch
 
-from fakes import FailingOnceChat, GatedChat, scripted
+from fakes import ClosingChat, FailingOnceChat, GatedChat, scripted
 from helpers import QINGQUAN, free_port
 
 QINGQUAN_HEADLINE = "山货触网 农户生活更红火"
@@ -153,6 +153,18 @@ def test_sources_appear_before_the_first_token_then_narrow_to_the_cited(app_with
     messages, sources, textbox, turns = list(updates)[-1]
     assert sources.count('class="rag-card rag-cited"') == 1 and "Other retrieved passages (4)" in sources
     assert textbox["interactive"] is True and turns[0].answer.text == "清泉村去年交易额超两亿元[1]。"
+
+
+def test_leaving_mid_answer_closes_the_llms_stream(app_with):
+    chat = ClosingChat(messages=iter([AIMessage(content="清泉村去年交易额超两亿元，全村三百多人做电商[1]。")]),
+                       seen=[], closed=[])
+    updates = app_with(chat=chat).respond(QINGQUAN, [], "qwen-1.5b", 4)
+    for messages, *_ in updates:
+        if "rag-streaming" in messages[1]["content"]:
+            break  # the model has written its first words
+    assert chat.closed == []
+    updates.close()  # what Gradio does when the user clears the chat or leaves the page
+    assert chat.closed == [True]
 
 
 def test_follow_up_shows_the_rewritten_query(app_with):
