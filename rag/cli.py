@@ -61,13 +61,13 @@ def cmd_chat(args) -> int:
             raise
         raise RagError(f"the chat window needs Gradio ({exc}): run `pip install 'rag[chat]'`.") from exc
 
-    auth = None
-    if args.auth:
-        user, sep, password = args.auth.partition(":")
-        if not sep or not user or not password:
-            raise RagError("--auth takes user:password, e.g. --auth reader:s3cret")
-        auth = (user, password)
-    serve(_settings(args), args.host, args.port, auth)
+    from rag.app.access import exposure_warnings, read_logins, tls_files
+
+    logins = read_logins(args.auth, args.auth_file)
+    tls = tls_files(args.ssl_keyfile, args.ssl_certfile)
+    for warning in exposure_warnings(args.host, logins, tls, bool(args.auth), args.auth_file):
+        print(f"warning: {warning}", file=sys.stderr)
+    serve(_settings(args), args.host, args.port, logins, **tls)
     return 0
 
 
@@ -83,6 +83,8 @@ def cmd_index(args) -> int:
     status = index.status()
     for name, reason in corpus.skipped:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
+    for refusal in corpus.refused:  # names and link targets only: a refused file is never opened
+        print(f"warning: refused {refusal.file}: {refusal.reason}", file=sys.stderr)
     print(f"Indexed {status.pages} pages → {status.articles} articles → {status.chunks} chunks "
           f"with {status.embedder} ({status.dimension}-dim; "
           f"{status.embedded} texts embedded now, the rest from the embedding cache) "
@@ -235,6 +237,8 @@ def cmd_pages(args) -> int:
             extra = f"  [kicker: {a.kicker}]" if a.kicker else ""
             print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline})")
     print(f"{len(corpus.chunks)} chunks, skipped: {corpus.skipped}")
+    for refusal in corpus.refused:
+        print(f"refused {refusal.file}: {refusal.reason}")
     return 0
 
 
@@ -290,7 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="open the chat window in the browser (Gradio)")
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; 0.0.0.0: the network)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--auth", help="require a login, given as user:password")
+    p.add_argument("--auth", metavar="USER:PASSWORD",
+                   help="require a login (visible in the process list: prefer --auth-file or RAG_AUTH)")
+    p.add_argument("--auth-file", type=Path, metavar="PATH",
+                   help="require a login: a file of user:password lines (chmod 600)")
+    p.add_argument("--ssl-keyfile", type=Path, metavar="PATH", help="serve HTTPS: the private key (PEM)")
+    p.add_argument("--ssl-certfile", type=Path, metavar="PATH", help="serve HTTPS: its certificate (PEM)")
     _llm_options(p)
     p.set_defaults(func=cmd_chat)
 

@@ -170,3 +170,13 @@ FUNCTION_WORDS = frozenset("""the and are was were has have had been for from th
 which who whom what when where how its their there into than then also about after before over under
 per each all any some such not but can could would should will shall may might does did
 according passage passages""".split())
+
+
+def unencodable_at(text: str) -> int | None:
+    """Where the first character UTF-8 cannot encode sits in ``text`` (a lone surrogate, which a
+    JSON escape such as "\\ud800" makes), or None when all of it is text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None

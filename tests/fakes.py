@@ -117,3 +117,21 @@ class PrefixKeepingChat(ScriptedChat):
     def expect(self, *samples):
         self.announced.append(samples)
         return True
+
+
+class OverflowingChat(ScriptedChat):
+    """A scripted chat model with a context of ``limit`` characters, failing as the llama.cpp adapter
+    does when a prompt is longer: a RagError whose advice is for the operator."""
+
+    limit: int
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        from rag.errors import RagError
+
+        size = sum(len(m.content) for m in messages)
+        if size > self.limit:
+            raise RagError(f"the question, its passages and the conversation do not fit the model's context "
+                           f"(Requested tokens ({size}) exceed context window of {self.limit}); ask a shorter "
+                           f"question or send a shorter conversation",
+                           advice=f"on the server, lower RAG_TOP_K or raise RAG_LLM_CONTEXT (now {self.limit}).")
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)

@@ -1,8 +1,9 @@
-"""Plain helpers for tests: the project's folders, a seed question, free ports, child processes."""
+"""Plain helpers for tests: project folders, a seed question, free ports, child processes, refused files."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -59,3 +60,25 @@ def llama_server(model: Path, log_path: Path, n_ctx: int = 4096):
             yield f"http://127.0.0.1:{port}/v1"
         finally:
             stop_process(server, timeout=20)
+
+
+OUTSIDE_MARKER = "ZXQ7781"  # in pages outside the corpus only: found in an index, it leaked
+OUTSIDE_PAGE = f"# 机密档案\n\n这是语料库之外的秘密文件，编号{OUTSIDE_MARKER}，不应被索引。\n\n第二段也是秘密内容。\n"
+
+
+def plant_refused_files(corpus: Path, outside: Path) -> dict[str, str]:
+    """Put into ``corpus`` what discovery must refuse; the outside pages would parse if followed.
+
+    Returns:
+        file name in the corpus → the kind of refusal expected.
+    """
+    (outside / "pages").mkdir(parents=True)
+    (outside / "secret.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (outside / "pages" / "905_page.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (corpus / "902_passwd.txt").symlink_to(outside / "secret.txt")
+    (corpus / "903_outside").symlink_to(outside / "pages", target_is_directory=True)
+    inside = sorted(p.name for p in corpus.glob("*.txt"))[0]
+    (corpus / "904_again.txt").symlink_to(inside)  # relative: a second name for a page inside
+    os.mkfifo(corpus / "906_pipe.txt")
+    return {"902_passwd.txt": "link leaving the corpus", "903_outside": "link to a folder leaving the corpus",
+            "904_again.txt": "link inside the corpus", "906_pipe.txt": "FIFO (named pipe)"}

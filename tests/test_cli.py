@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -11,6 +12,7 @@ from rag.cli import main
 from rag.search.index import CHUNKS_FILE, CURRENT, FAISS_FILE, MANIFEST
 
 from fakes import HashEmbedder
+from helpers import OUTSIDE_MARKER, OUTSIDE_PAGE, plant_refused_files
 
 
 @pytest.fixture
@@ -53,6 +55,33 @@ def test_non_utf8_page_is_skipped_with_a_warning(cli, settings):
     (settings.corpus_dir / "broken.txt").write_bytes(b"\xff\xfe\xfa\x81\x00" * 40)
     code, out, err = cli("index", "--quiet")
     assert code == 0 and "skipped broken.txt" in err and "iconv" in err
+
+
+def test_index_refuses_links_and_fifos_and_says_so(cli, settings, tmp_path):
+    expected = plant_refused_files(settings.corpus_dir, tmp_path / "outside")
+    code, out, err = cli("index", "--quiet")
+    assert code == 0 and "5 pages" in out
+    refused = [line for line in err.splitlines() if line.startswith("warning: refused ")]
+    assert [line.removeprefix("warning: refused ").split(":")[0] for line in refused] == sorted(expected)
+    for line, kind in zip(refused, (expected[name] for name in sorted(expected))):
+        assert f": {kind}" in line
+    secret = (tmp_path / "outside" / "secret.txt").resolve()
+    assert f"warning: refused 902_passwd.txt: link leaving the corpus (→ {secret})" in err
+    assert OUTSIDE_MARKER not in out + err
+    build = settings.index_dir / CURRENT
+    assert OUTSIDE_MARKER not in (build / CHUNKS_FILE).read_text(encoding="utf-8")
+    manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+    assert {r["file"]: r["kind"] for r in manifest["refused"]} == expected
+
+
+def test_a_link_planted_after_indexing_makes_the_index_stale_and_is_reported(cli, settings, tmp_path):
+    assert cli("index", "--quiet")[0] == 0
+    (tmp_path / "secret.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (settings.corpus_dir / "902_passwd.txt").symlink_to(tmp_path / "secret.txt")
+    code, out, err = cli("search", "机密档案秘密文件", "-k", "3")
+    assert code == 0 and "changed since it was built" in err
+    assert "warning: refused 902_passwd.txt: link leaving the corpus" in err
+    assert OUTSIDE_MARKER not in out and "902_passwd" not in out
 
 
 def test_empty_corpus_folder(cli, settings):

@@ -1,16 +1,21 @@
-"""Seed pages → articles → chunks: headlines, boundaries, OCR repair, duplicates, bad files."""
+"""Seed pages → articles → chunks: headlines, boundaries, OCR repair, duplicates, bad files, and
+what discovery refuses (links, FIFOs)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
 
 import pytest
 
 from rag.ingest.chunks import chunk_article
 from rag.ingest.corpus import load_corpus, parse_page, read_page
+from rag.ingest.discovery import check_page, discover_pages
 from rag.errors import CorpusError
 from rag.textnorm import clean_body, match_key
 
-from helpers import SEEDS
+from helpers import OUTSIDE_MARKER, OUTSIDE_PAGE, SEEDS, plant_refused_files
 
 EXPECTED_HEADLINES = {
     "000_566d8f183ca588ef.txt": [
@@ -194,3 +199,75 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
         load_corpus(tmp_path)
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------- what discovery refuses
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """A copy of the seeds with links (outside, to a folder outside, inside) and a FIFO planted."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    return corpus, tmp_path / "outside", plant_refused_files(corpus, tmp_path / "outside")
+
+
+def test_discovery_refuses_every_link_and_fifo_and_names_them(planted):
+    corpus, outside, expected = planted
+    found = discover_pages(corpus)
+    assert [p.name for p in found.pages] == sorted(p.name for p in SEEDS.glob("*.txt"))
+    assert {r.file: r.kind for r in found.refused} == expected
+    leaving = next(r for r in found.refused if r.file == "902_passwd.txt")
+    assert leaving.reason.startswith(f"link leaving the corpus (→ {(outside / 'secret.txt').resolve()})")
+    assert "copy the page" in leaving.reason and OUTSIDE_MARKER not in leaving.reason
+
+
+def test_nothing_outside_the_corpus_is_read_into_it(planted):
+    corpus, _, expected = planted
+    loaded = load_corpus(corpus)
+    assert OUTSIDE_MARKER not in "".join(c.text + c.context_text for c in loaded.chunks)
+    assert {p.source for p in loaded.pages} == {p.name for p in SEEDS.glob("*.txt")}
+    assert {r.file for r in loaded.refused} == set(expected) and loaded.skipped == []
+    # The refusals are part of the checksum, so planting a link marks an index stale.
+    assert loaded.checksum != load_corpus(SEEDS).checksum
+
+
+def test_a_corpus_of_refused_files_only_is_a_clear_error(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "secret.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (tmp_path / "corpus" / "a.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(CorpusError, match="no pages .* refused a.txt: link leaving the corpus"):
+        load_corpus(tmp_path / "corpus")
+
+
+def test_a_page_swapped_for_a_link_or_fifo_is_refused_when_opened(tmp_path):
+    """The second lock: what discovery let through is opened without following links or blocking."""
+    (tmp_path / "secret.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(CorpusError, match="link.txt is a link"):
+        read_page(tmp_path / "link.txt")
+    os.mkfifo(tmp_path / "pipe.txt")
+    outcome = []
+
+    def read():
+        try:
+            read_page(tmp_path / "pipe.txt")
+        except CorpusError as exc:
+            outcome.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)  # a blocking read must not hang the tests
+    reader.start()
+    reader.join(timeout=10)
+    assert outcome and "FIFO" in outcome[0], "reading a FIFO blocked or was not refused"
+
+
+def test_check_page_refuses_a_path_through_a_folder_link(tmp_path):
+    """For `rag add` and uploads: a path whose folder on the way is a link leaves the corpus."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    (tmp_path / "corpus" / "sub").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "corpus" / "ok.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    refusal = check_page(tmp_path / "corpus" / "sub" / "x.txt", tmp_path / "corpus")
+    assert refusal is not None and refusal.kind == "path leaving the corpus"
+    assert check_page(tmp_path / "corpus" / "ok.txt", tmp_path / "corpus") is None

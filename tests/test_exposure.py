@@ -138,3 +138,109 @@ def test_a_question_is_answered_with_the_network_cut_off(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "70万" in result.stdout and "强化党建“驱动力”，打开群众幸福门" in result.stdout
     assert not log.exists(), log.read_text()
+
+
+def _upload(url: str, size: int, cookie: str = "") -> tuple[int, str]:
+    """POST a file of ``size`` bytes to Gradio's upload route: (status, body)."""
+    import urllib.error
+    import urllib.request
+
+    body = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.bin"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + b"x" * size + b"\r\n--b--\r\n")
+    request = urllib.request.Request(f"{url}gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": "multipart/form-data; boundary=b", "Cookie": cookie})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+@pytest.mark.slow  # slow tier: a served app (seconds)
+def test_the_upload_route_takes_no_file_and_nothing_without_a_login(settings, seed_searcher):
+    import json
+    import urllib.request
+
+    from gradio_client import Client
+
+    reply = "清泉村去年交易额超两亿元[1]。"
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted(reply, reply)))
+    url = launch(demo, port=free_port(), prevent_thread_lock=True)
+    try:
+        assert json.loads(urllib.request.urlopen(f"{url}config", timeout=30).read())["max_file_size"] == 0
+        status, message = _upload(url, 1_000)
+        assert status == 413 and "maximum allowed size of 0 bytes" in message
+        assert Client(url, verbose=False).predict(question=QINGQUAN, api_name="/ask")["text"] == reply
+    finally:
+        demo.close()
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted(reply)))
+    url = launch(demo, port=free_port(), auth=[("reader", "s3cret")], prevent_thread_lock=True)
+    try:
+        status, message = _upload(url, 10)
+        assert status == 401 and "Not authenticated" in message
+        answer = Client(url, auth=("reader", "s3cret"), verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert answer["text"] == reply
+    finally:
+        demo.close()
+
+
+def test_logins_come_from_a_file_or_the_environment_off_the_command_line(tmp_path, monkeypatch, capsys):
+    import rag.app.ui
+
+    served = []
+    monkeypatch.setattr(rag.app.ui, "serve", lambda settings, host, port, auth, **tls: served.append((auth, tls)))
+    monkeypatch.delenv("RAG_AUTH", raising=False)
+    logins = tmp_path / "logins"
+    logins.write_text("# who may read\nreader:s3cret\n\neditor:pa:ss\n", encoding="utf-8")
+    logins.chmod(0o600)
+    assert main(["chat", "--auth-file", str(logins)]) == 0
+    assert served[-1] == ([("reader", "s3cret"), ("editor", "pa:ss")], {}) and "warning" not in capsys.readouterr().err
+    logins.chmod(0o644)
+    assert main(["chat", "--auth-file", str(logins), "--host", "0.0.0.0"]) == 0
+    err = capsys.readouterr().err
+    assert "is readable by other users; chmod 600 it" in err and "travel in clear over plain HTTP" in err
+    monkeypatch.setenv("RAG_AUTH", "reader:from-env")
+    assert main(["chat"]) == 0 and served[-1][0] == [("reader", "from-env")]
+    assert main(["chat", "--auth", "reader:s3cret"]) == 0 and served[-1][0] == [("reader", "s3cret")]
+    assert "--auth puts the password in the process list" in capsys.readouterr().err
+    logins.write_text("reader:s3cret\nnobody\n", encoding="utf-8")
+    for argv, message in ((["--auth-file", str(logins)], "line 2, takes user:password"),
+                          (["--auth-file", str(tmp_path / "missing")], "cannot read the logins"),
+                          (["--auth", "a:b", "--auth-file", str(logins)], "give --auth or --auth-file, not both"),
+                          (["--ssl-keyfile", str(logins)], "--ssl-keyfile and --ssl-certfile go together")):
+        assert main(["chat", *argv]) == 2
+        assert message in capsys.readouterr().err
+    assert len(served) == 4  # nothing served after a refusal
+
+
+@pytest.mark.slow  # slow tier: a served app and openssl (seconds)
+def test_https_with_the_given_key_and_certificate(settings, seed_searcher, tmp_path):
+    import ssl
+    import urllib.request
+
+    from gradio_client import Client
+
+    from rag.app.access import tls_files
+    from rag.errors import RagError
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    with pytest.raises(RagError, match="cannot serve HTTPS"):
+        tls_files(cert, cert)  # a certificate where the key should be
+    reply = "清泉村去年交易额超两亿元[1]。"
+    demo = build_app(settings, pipeline_for=lambda s: Pipeline(s, seed_searcher, scripted(reply)))
+    url = launch(demo, port=free_port(), prevent_thread_lock=True, **tls_files(key, cert))
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        trusted = ssl.create_default_context(cafile=str(cert))  # verified: the certificate is the server's
+        assert urllib.request.urlopen(f"{url}config", context=trusted, timeout=30).status == 200
+        with pytest.raises(OSError):  # plain HTTP gets nothing
+            urllib.request.urlopen(url.replace("https://", "http://") + "config", timeout=10)
+        answer = Client(url, ssl_verify=False, verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert answer["text"] == reply
+    finally:
+        demo.close()

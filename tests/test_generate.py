@@ -369,9 +369,12 @@ def test_adapter_passes_stop_sequences_and_call_options():
 def test_adapter_names_the_fix_when_the_prompt_is_too_long():
     chat = _chat()
     chat.client.n_ctx = 10
-    with pytest.raises(RagError, match="lower RAG_TOP_K or raise RAG_LLM_CONTEXT"):
+    with pytest.raises(RagError, match="lower RAG_TOP_K or raise RAG_LLM_CONTEXT") as too_long:
         chat.invoke(_messages())
     assert chat.runtime().lock.acquire(blocking=False)  # released after the failure
+    # The operator's part is kept apart: the app tells a caller the rest, in the caller's terms.
+    assert "RAG_" not in too_long.value.message and "shorter question" in too_long.value.message
+    assert "raise RAG_LLM_CONTEXT (now " in too_long.value.advice
 
 
 def test_adapter_serialises_concurrent_callers():

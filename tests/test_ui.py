@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import gradio as gr
@@ -17,7 +18,7 @@ from rag.search.retrieve import Passage, open_searcher
 from rag.app.ui import ChatApp, build_app, launch
 
 from fakes import ClosingChat, FailingOnceChat, GatedChat, scripted
-from helpers import QINGQUAN, free_port
+from helpers import OUTSIDE_MARKER, QINGQUAN, SEEDS, free_port, plant_refused_files
 
 QINGQUAN_HEADLINE = "山货触网 农户生活更红火"
 HOSTILE_PAGE = """# 清泉村<script>window.PWNED=1</script>快讯
@@ -137,6 +138,24 @@ def test_article_library_refuses_pages_the_corpus_does_not_have(settings, search
     assert find_span("甲乙丙。", "乙丙。 ") == (1, 4) and find_span("甲", "丁") is None
 
 
+def test_article_view_refuses_links_and_a_page_turned_into_a_link(settings, corpus_dir, tmp_path, searcher):
+    expected = plant_refused_files(corpus_dir, tmp_path / "outside")
+    library = ArticleLibrary(corpus_dir)
+    for name in ("902_passwd.txt", "904_again.txt", "906_pipe.txt"):
+        with pytest.raises(CorpusError, match=f"not a page of the corpus .*: refused, {re.escape(expected[name])}"):
+            library.article(name, 1)
+    with pytest.raises(CorpusError, match="not a page of the corpus"):
+        library.article("903_outside/905_page.txt", 1)
+    passage = searcher.search(QINGQUAN, 1)[0]
+    assert library.article(passage.source, passage.article_no).headline == passage.article  # cached now
+    page = corpus_dir / passage.source
+    page.unlink()
+    page.symlink_to(tmp_path / "outside" / "secret.txt")
+    with pytest.raises(CorpusError, match="refused, link leaving the corpus") as refused:
+        library.article(passage.source, 1)
+    assert OUTSIDE_MARKER not in str(refused.value) and "secret.txt" not in str(refused.value)
+
+
 # --------------------------------------------------------------------------- streaming and errors
 
 
@@ -179,10 +198,14 @@ def test_follow_up_shows_the_rewritten_query(app_with):
 
 
 @pytest.mark.parametrize("question", ["", "   ", "问" * 20_000])
-def test_bad_question_is_a_warning_and_changes_nothing(app_with, warnings, question):
-    updates = run(app_with("x"), question)
+def test_bad_question_is_a_warning_on_the_page_an_error_for_chat_callers(app_with, warnings, question):
+    updates = run(app_with("x"), question)  # the page: a warning naming the field, nothing changes
     assert len(updates) == 1 and all(isinstance(u, type(gr.skip())) for u in updates[0])
-    assert warnings and ("empty" in warnings[0] or "limit" in warnings[0])
+    assert len(warnings) == 1 and re.match("question: .*(empty|limit)", warnings[0]), warnings
+    turns = []
+    with pytest.raises(gr.Error) as refused:  # `/chat`: the caller gets the message as an error
+        list(app_with("x").chat(question, turns, "qwen-1.5b", 4))
+    assert refused.value.message == warnings[0] and refused.value.print_exception is False and turns == []
 
 
 @pytest.mark.parametrize("error, shown", [
@@ -251,7 +274,7 @@ def test_bad_input_through_the_api_gets_a_message_and_the_app_keeps_serving(sett
             with pytest.raises(Exception, match=message):
                 client.predict(question=question, api_name="/ask")
         for passages in (500, -1):  # the API's k
-            with pytest.raises(Exception, match="passages must be a whole number from 1 to"):
+            with pytest.raises(Exception, match="passages: must be a whole number from 1 to"):
                 client.predict(question=QINGQUAN, passages=passages, api_name="/ask")
         request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call/ask", method="POST",
                                          data=b'{"data": ["\xff\xfe\xc3("]}',
@@ -283,6 +306,21 @@ def test_an_llm_failing_mid_answer_is_shown_and_the_app_keeps_serving(settings, 
         assert result["text"] == reply and not result["abstained"]  # still serving
     finally:
         demo.close()
+
+
+def test_status_line_names_refused_files_and_nothing_outside_is_shown(settings, corpus_dir, tmp_path, hash_embedder):
+    plant_refused_files(corpus_dir, tmp_path / "outside")
+    searcher = open_searcher(settings, embedder=hash_embedder, progress=False)
+    pipeline = Pipeline(settings, searcher, scripted("机密档案的编号不详[1]。"))
+    app = ChatApp(settings, pipeline_for=lambda s: pipeline)
+    line = app.status()
+    assert ("4 files refused: 902_passwd.txt (link leaving the corpus), "
+            "903_outside (link to a folder leaving the corpus), 904_again.txt (link inside the corpus) "
+            "and 1 more") in line
+    assert "secret.txt" not in line and str(tmp_path) not in line  # the kind, never the link's target
+    messages, sources, turns = final(run(app, "机密档案秘密文件的编号是多少？"))
+    assert OUTSIDE_MARKER not in sources + "".join(m["content"] for m in messages)
+    assert all(p.source in {q.name for q in SEEDS.glob("*.txt")} for p in turns[0].answer.passages)
 
 
 def test_status_line_names_the_index_or_what_to_do(app_with, settings, warnings):

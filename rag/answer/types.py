@@ -77,5 +77,10 @@ class PipelineStatus:
         """One line for a status bar or a report header."""
         i = self.index
         built = i.built_at[:16].replace("T", " ") or "?"
-        return (f"{i.pages} pages · {i.articles} articles · {i.chunks} passages · embedder {i.embedder} · "
+        line = (f"{i.pages} pages · {i.articles} articles · {i.chunks} passages · embedder {i.embedder} · "
                 f"built {built} · LLM {self.llm_model}")
+        if i.refused:  # links leaving the corpus, FIFOs…: named with their kind, never their target
+            shown = ", ".join(f"{name} ({kind})" for name, kind in i.refused[:3])
+            more = f" and {len(i.refused) - 3} more" if len(i.refused) > 3 else ""
+            line += f" · {len(i.refused)} file{'s' if len(i.refused) > 1 else ''} refused: {shown}{more}"
+        return line

@@ -17,6 +17,7 @@ under a second with 8.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import sys
@@ -33,7 +34,8 @@ from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
 from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
 from rag.answer.pipeline import Answered, Delta, Pipeline, Retrieved, get_pipeline  # noqa: E402
-from rag.search.retrieve import validate_question  # noqa: E402
+from rag.app.validation import (MAX_PASSAGES, Request, check_model, check_passages, check_request,  # noqa: E402
+                                for_caller, missing_arguments)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ EXAMPLES = [
 ]
 ANSWER_CONCURRENCY = 8
 QUEUE_SIZE = 64
-MAX_PASSAGES = 10
+# The chat takes no files, so Gradio's upload route (open by default, without a size limit) takes
+# none either: anything longer than this is refused with 413.
+MAX_UPLOAD_BYTES = 0
 # System fonts only: the default themes fetch Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Soft(
     font=["system-ui", "-apple-system", "Segoe UI", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei",
@@ -62,6 +66,30 @@ def model_choices(settings: Settings) -> list[str]:
     from rag.models.gguf import PRESETS
 
     return list(dict.fromkeys([settings.llm_model, *PRESETS]))
+
+
+def refusal(endpoint: str, exc: BadQuestion) -> gr.Error:
+    """A caller's bad value as the error they receive; the terminal gets one line, no traceback."""
+    log.warning("%s refused: %s", endpoint, exc)
+    return gr.Error(str(exc), print_exception=False)
+
+
+def fault_message(exc: Exception) -> str:
+    """A real fault as the page and a caller see it (the terminal has logged its traceback)."""
+    return (f"something went wrong ({type(exc).__name__}: {exc}); the terminal running `rag chat` shows "
+            f"the details")
+
+
+class ChatBlocks(gr.Blocks):
+    """The app's Blocks: a call that sends fewer values than its endpoint takes is refused like any
+    other bad value (Gradio's own check raises a ValueError: a traceback, and `{"error": null}`)."""
+
+    def validate_inputs(self, block_fn, inputs) -> None:
+        names = [name for name, block in zip(inspect.signature(block_fn.fn).parameters, block_fn.inputs)
+                 if not block.skip_api] if block_fn.fn else []
+        if len(inputs) < len(names):
+            raise refusal(f"/{block_fn.api_name}", missing_arguments(f"/{block_fn.api_name}", names, len(inputs)))
+        super().validate_inputs(block_fn, inputs)
 
 
 class ChatApp:
@@ -81,30 +109,45 @@ class ChatApp:
         Raises:
             BadQuestion: a model that is not offered, or passages outside 1..MAX_PASSAGES.
         """
+        model, passages = check_model(model, self.models), check_passages(passages)
         changes: dict = {}
         if model and model != self.settings.llm_model:
-            if model not in self.models:
-                raise BadQuestion(f"unknown model {model!r}; choose one of: {', '.join(self.models)}")
             changes["llm_model"] = model
-        if passages:
-            if int(passages) != passages or not 1 <= passages <= MAX_PASSAGES:
-                raise BadQuestion(f"passages must be a whole number from 1 to {MAX_PASSAGES}, not {passages!r}")
-            if int(passages) != self.settings.llm_passages:
-                changes.update(llm_passages=int(passages), top_k=max(self.settings.top_k, int(passages)))
+        if passages and passages != self.settings.llm_passages:
+            changes.update(llm_passages=passages, top_k=max(self.settings.top_k, passages))
         return dataclasses.replace(self.settings, **changes) if changes else self.settings
 
     # ------------------------------------------------------------------ chat events
 
     def respond(self, question, turns, model, passages) -> Iterator[tuple]:
-        """Answer one chat message, streaming: yields (chatbot, sources, textbox, turns) updates."""
-        turns = list(turns or [])
+        """Answer one chat message, streaming: yields (chatbot, sources, textbox, turns) updates.
+
+        The page's event: a refused question is a warning (one line in the terminal) and changes
+        nothing, so that the user can edit it.
+        """
         try:
-            settings = self.settings_for(model, passages)
-            question = validate_question(question, settings)
-        except RagError as exc:
+            request = check_request(self.settings, self.models, question, None, model, passages)
+        except BadQuestion as exc:
+            log.warning("the page's question refused: %s", exc)
             gr.Warning(str(exc))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        yield from self._answer(request, turns)
+
+    def chat(self, question, turns, model, passages) -> Iterator[tuple]:
+        """`/chat`, the page's event as an undocumented API (the load bench's simulated users):
+        the same updates; its values are checked like `/ask`'s, and a refusal is an error the
+        caller receives."""
+        try:
+            request = check_request(self.settings, self.models, question, None, model, passages)
+        except BadQuestion as exc:
+            raise refusal("/chat", exc) from None
+        yield from self._answer(request, turns)
+
+    def _answer(self, request: Request, turns) -> Iterator[tuple]:
+        """The updates of one checked question, after the conversation so far (``turns``)."""
+        turns = list(turns or [])
+        settings, question = self.settings_for(request.model, request.passages), request.question
         history = [(t.question, t.answer.text) for t in turns if t.answer is not None]
         turn = Turn(question, model=settings.llm_model, follow_up=bool(history))
         turns.append(turn)
@@ -133,13 +176,13 @@ class ChatApp:
                     turn.answer, turn.rewritten = event.answer, event.answer.rewritten_query
                 yield not isinstance(event, Delta)
         except RagError as exc:
-            turn.error = str(exc)
+            log.warning("could not answer %r: %s", turn.question, exc)
+            turn.error = for_caller(exc)
             gr.Warning(turn.error)
             yield True
         except Exception as exc:  # noqa: BLE001 — the page gets one line, the log the traceback
             log.exception("answering %r failed", turn.question)
-            turn.error = (f"something went wrong ({type(exc).__name__}: {exc}); the terminal running "
-                          f"`rag chat` shows the details")
+            turn.error = fault_message(exc)
             gr.Warning(turn.error)
             yield True
         finally:
@@ -174,22 +217,31 @@ class ChatApp:
 
         Args:
             question: in Chinese or English.
-            history: earlier [question, answer] pairs, for a follow-up question.
+            history: earlier [question, answer] pairs of text, for a follow-up question (at most 50;
+                questions as long as a question may be, answers up to 10,000 characters).
             model: a model the settings menu offers ("qwen-1.5b", "fast"); empty for the default.
             passages: how many passages the answer may draw on (1-10); 0 for the default.
         Returns:
             {"text", "abstained", "citations": [{"n", "article", "source", "paragraph", "quote",
             "score", "supported", "chunk_id"}], "rewritten_query", "unsupported_sentences",
             "unverified_numbers", "language", "timings", "model"}.
+        Raises:
+            gr.Error: a refusal naming the wrong field (`question: …`, `history[0][1]: …`), or why
+            the pipeline could not answer, in the caller's terms.
         """
         try:
-            settings = self.settings_for(model, passages)
-            pairs = [(str(q), str(a)) for q, a in history or []]
-            answer = self.pipeline_for(settings).ask(question, pairs or None)
+            request = check_request(self.settings, self.models, question, history, model, passages)
+        except BadQuestion as exc:
+            raise refusal("/ask", exc) from None
+        settings = self.settings_for(request.model, request.passages)
+        try:
+            answer = self.pipeline_for(settings).ask(request.question, list(request.history) or None)
         except RagError as exc:
-            raise gr.Error(str(exc)) from exc
-        except ValueError as exc:  # history not made of pairs
-            raise gr.Error(f"history must be a list of [question, answer] pairs ({exc})") from exc
+            log.warning("/ask could not answer %r: %s", request.question, exc)
+            raise gr.Error(for_caller(exc), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001 — the caller gets one line, the log the traceback
+            log.exception("/ask: answering %r failed", request.question)
+            raise gr.Error(fault_message(exc), print_exception=False) from None
         return {"text": answer.text, "abstained": answer.abstained,
                 "citations": [dataclasses.asdict(c) for c in answer.citations],
                 "rewritten_query": answer.rewritten_query, "unsupported_sentences": answer.unsupported_sentences,
@@ -212,7 +264,7 @@ class ChatApp:
 
     def build(self) -> gr.Blocks:
         """The page: chat and settings on the left, sources on the right (below on a phone)."""
-        with gr.Blocks(title="报纸问答 · rag") as demo:
+        with ChatBlocks(title="报纸问答 · rag") as demo:
             turns = gr.State([])
             gr.HTML('<div class="rag-title"><h2 style="margin:0">报纸问答 · Ask the newspaper pages</h2>'
                     '<div style="opacity:.75;font-size:.9em">每个回答都注明出处；点击 [1] 查看原文。 '
@@ -235,11 +287,17 @@ class ChatApp:
                 with gr.Column(scale=2, min_width=320):
                     sources = gr.HTML(self._sources([]), elem_id="rag-sources", js_on_load=None)
             inputs, outputs = [question, turns, model, passages], [chatbot, sources, question, turns]
-            answer_args = dict(concurrency_id="answer", concurrency_limit=self.concurrency, show_progress="hidden")
-            asked = question.submit(self.respond, inputs, outputs, api_name="chat", api_visibility="undocumented",
-                                    **answer_args)
+            # Raw values, checked by rag.app.validation as `/ask`'s are (the components' own
+            # checks would refuse without naming the field, and with a traceback).
+            answer_args = dict(concurrency_id="answer", concurrency_limit=self.concurrency, show_progress="hidden",
+                               preprocess=False)
+            asked = question.submit(self.respond, inputs, outputs, api_visibility="private", **answer_args)
             picked = chatbot.example_select(self.pick_example, None, question, api_visibility="private").then(
                 self.respond, inputs, outputs, api_visibility="private", **answer_args)
+            # `/chat` is the same answer for programs, on a trigger of its own: a refusal must reach
+            # the caller as an error, which on the page would mark the chat "Error" (there: a warning).
+            gr.Button(visible=False).click(self.chat, inputs, outputs, api_name="chat", api_visibility="undocumented",
+                                           **answer_args)
             for trigger in (clear.click, chatbot.clear):
                 trigger(self.clear, None, outputs, cancels=[asked, picked], api_visibility="private")
             demo.load(self.status, None, status, api_visibility="private", show_progress="full")
@@ -262,26 +320,37 @@ def build_app(settings: Settings | None = None, pipeline_for: Callable[[Settings
     return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency).build()
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           **options) -> str:
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: list[tuple[str, str]] | None = None,
+           ssl_keyfile: str | None = None, ssl_certfile: str | None = None, **options) -> str:
     """Serve the app with the page's theme, style and script; returns the local URL.
 
+    Args:
+        auth: (user, password) logins; None: no login asked.
+        ssl_keyfile, ssl_certfile: serve HTTPS with this key and certificate (PEM files, checked
+            by `rag.app.access.tls_files`).
     Raises:
         RagError: the port is taken.
     """
+    tls = {}
+    if ssl_keyfile or ssl_certfile:
+        # Gradio checks that it started by calling itself on the local address, which a
+        # certificate for the public name does not cover; callers' connections are verified as usual.
+        tls = dict(ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, ssl_verify=False)
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, auth=auth, theme=THEME, css=STYLE,
                                 head=HEAD, ssr_mode=False, footer_links=["api", "settings"], quiet=True,
-                                **options)
+                                max_file_size=MAX_UPLOAD_BYTES, **tls, **options)
     except OSError as exc:
         raise RagError(f"cannot serve on {host}:{port} ({exc}); pass another --port") from exc
     return url
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          out=sys.stderr) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: list[tuple[str, str]] | None = None,
+          out=sys.stderr, **tls) -> None:
     """`rag chat`: build the index if needed (progress bar), load the models, serve until Ctrl+C.
 
+    Args:
+        tls: ssl_keyfile and ssl_certfile, to serve HTTPS (see `launch`).
     Raises:
         RagError: models or index unavailable, port taken.
     """
@@ -291,6 +360,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: t
           f"LLM {settings.llm_model!r}…", file=out, flush=True)
     get_pipeline(settings).warm()
     demo = build_app(settings)
-    url = launch(demo, host, port, auth, prevent_thread_lock=True)
+    url = launch(demo, host, port, auth, prevent_thread_lock=True, **tls)
     print(f"Ready in {time.perf_counter() - started:.0f} s. Chat open at {url}  (Ctrl+C to stop)", flush=True)
     demo.block_thread()

@@ -1,7 +1,8 @@
 """Full articles for cited passages: the article a passage comes from, and where it sits in it.
 
 The chat shows a cited passage inside its whole article. Pages are looked up by name among the
-corpus folder's own page files only — a name the corpus does not list is refused, never opened —
+corpus folder's own page files only — a name the corpus does not list is refused, never opened,
+and so is a page that became a link (or a FIFO…) since it was listed (`rag.ingest.discovery`) —
 and parsed with the parser the index was built with, so a passage's character span
 (`Passage.start/end`) points into `Article.text`. Parsed pages are cached until their file changes.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rag.ingest.corpus import Article, Page, page_files, parse_page, read_page
+from rag.ingest.corpus import Article, Page, parse_page, read_page
+from rag.ingest.discovery import Refusal, check_page, discover_pages
 from rag.errors import CorpusError
 
 
@@ -21,6 +23,7 @@ class ArticleLibrary:
     def __init__(self, corpus_dir: Path):
         self.corpus_dir = Path(corpus_dir)
         self._files: dict[str, Path] = {}
+        self._refused: dict[str, Refusal] = {}
         self._pages: dict[str, tuple[tuple[int, int], Page]] = {}
         self._lock = threading.Lock()
 
@@ -58,19 +61,31 @@ class ArticleLibrary:
         with self._lock:
             path = self._files.get(source)
             if path is None:  # a page added since the last look, or a name the corpus does not have
-                self._files = {str(p.relative_to(self.corpus_dir)): p for p in page_files(self.corpus_dir)}
+                found = discover_pages(self.corpus_dir)
+                self._files = {str(p.relative_to(self.corpus_dir)): p for p in found.pages}
+                self._refused = {r.file: r for r in found.refused}
                 path = self._files.get(source)
             if path is None:
-                raise CorpusError(f"{source!r} is not a page of the corpus in {self.corpus_dir}")
+                self._refuse(source, self._refused.get(source))
             try:
                 stat = path.stat()
             except OSError as exc:
                 raise CorpusError(f"page {source} can no longer be read ({exc}); run `rag index`") from exc
+            self._refuse(source, check_page(path, self.corpus_dir))  # it may have become a link since
             stamp = (stat.st_mtime_ns, stat.st_size)
             cached = self._pages.get(source)
             if cached is None or cached[0] != stamp:
                 cached = self._pages[source] = (stamp, parse_page(read_page(path), source))
             return cached[1]
+
+    def _refuse(self, source: str, refusal: Refusal | None) -> None:
+        """Raise for a name the corpus does not list, or lists as refused (never naming a link's target)."""
+        if refusal is None and source in self._files:
+            return
+        self._files.pop(source, None)
+        self._pages.pop(source, None)
+        why = f": refused, {refusal.kind}" if refusal is not None else ""
+        raise CorpusError(f"{source!r} is not a page of the corpus in {self.corpus_dir}{why}")
 
 
 def find_span(text: str, needle: str) -> tuple[int, int] | None:

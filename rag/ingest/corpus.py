@@ -23,11 +23,10 @@ from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.ingest.chunks import Chunk, chunk_article
+# PAGE_SUFFIXES and page_files are re-exported: rag.ingest.discovery decides what a page is.
+from rag.ingest.discovery import PAGE_SUFFIXES, Refusal, discover_pages, page_files, read_page_bytes  # noqa: F401
 from rag.ingest.pagelayout import Item, classify_lines
 from rag.textnorm import CJK_RE, cjk_ratio, split_sentences
-
-PAGE_SUFFIXES = (".txt", ".md")
-
 
 @dataclass(frozen=True)
 class Article:
@@ -59,6 +58,7 @@ class Corpus:
     chunks: list[Chunk]
     skipped: list[tuple[str, str]]
     checksum: str
+    refused: list[Refusal] = field(default_factory=list)  # links, FIFOs, devices: never opened
 
     @property
     def articles(self) -> list[Article]:
@@ -74,7 +74,7 @@ def read_page(path: Path) -> str:
     Raises:
         CorpusError: the bytes are none of these, with what to run to fix the file.
     """
-    data = path.read_bytes()
+    data = read_page_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -110,20 +110,18 @@ def _reads_as_chinese(text: str) -> bool:
     return bool(hanzi) and common / len(hanzi) >= 0.8
 
 
-def page_files(folder: Path) -> list[Path]:
-    """The page files under folder, in a stable order."""
-    if not folder.is_dir():
-        raise CorpusError(f"corpus folder {folder} does not exist; create it and put .txt pages in it")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES
-                  and not p.name.startswith("."))
+def corpus_checksum(files: list[Path], folder: Path, refused: list[Refusal] = ()) -> str:
+    """SHA-256 over the names and bytes of the page files, and the names of the refused files.
 
-
-def corpus_checksum(files: list[Path], folder: Path) -> str:
-    """SHA-256 over the names and bytes of the page files."""
+    The refusals count so that a link put into the corpus marks the index stale and the rebuild
+    reports it; with none the sum is what it was before refusals existed (old indexes stay fresh).
+    """
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(hashlib.sha256(read_page_bytes(path)).digest())
+    for refusal in refused:
+        digest.update(b"refused\0" + f"{refusal.file}\0{refusal.kind}".encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -134,13 +132,16 @@ def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
         folder: the corpus folder (`seeds/`).
         max_chars: the longest chunk, in characters.
     Returns:
-        The corpus; unreadable pages are listed in `.skipped` with the reason.
+        The corpus; unreadable pages are listed in `.skipped` with the reason, and links, FIFOs
+        and other files that are not regular files inside the folder in `.refused` (never opened).
     Raises:
         CorpusError: the folder is missing or holds no readable page.
     """
-    files = page_files(folder)
+    found = discover_pages(folder)
+    files = found.pages
     if not files:
-        raise CorpusError(f"no pages (.txt or .md) in {folder}; add newspaper pages, then run `rag index`")
+        refused = "".join(f"; refused {r.file}: {r.reason}" for r in found.refused)
+        raise CorpusError(f"no pages (.txt or .md) in {folder}{refused}; add newspaper pages, then run `rag index`")
     pages, chunks, skipped = [], [], []
     for path in files:
         name = str(path.relative_to(folder))
@@ -156,9 +157,9 @@ def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
         for article in page.articles:
             chunks.extend(chunk_article(article, max_chars))
     if not pages:
-        reasons = "; ".join(reason for _, reason in skipped)
+        reasons = "; ".join([reason for _, reason in skipped] + [f"refused {r.file}: {r.reason}" for r in found.refused])
         raise CorpusError(f"no readable page in {folder}: {reasons}")
-    return Corpus(pages, chunks, skipped, corpus_checksum(files, folder))
+    return Corpus(pages, chunks, skipped, corpus_checksum(files, folder, found.refused), found.refused)
 
 
 # --------------------------------------------------------------------------- articles

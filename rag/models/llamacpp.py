@@ -167,8 +167,9 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = Fa
                           n_threads_batch=n_threads, use_mmap=use_mmap, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
-                f"llama.cpp could not load {model_path} ({exc}); check the file with "
-                f"`rag models --verify`, or lower RAG_LLM_CONTEXT if memory is short."
+                f"llama.cpp could not load {Path(model_path).name} ({exc})",
+                advice=f"check {model_path} with `rag models --verify`, or lower RAG_LLM_CONTEXT if memory "
+                       f"is short."
             ) from exc
         runtime = _RUNTIMES[key] = _LlamaRuntime(llama)
         _instrument(runtime)
@@ -343,8 +344,9 @@ class LlamaCppChat(BaseChatModel):
             except ValueError as exc:
                 if "context window" not in str(exc):
                     raise
-                raise RagError(f"the prompt does not fit the model's context ({exc}); lower "
-                               f"RAG_TOP_K or raise RAG_LLM_CONTEXT (now {self.n_ctx}).") from exc
+                raise RagError(f"the question, its passages and the conversation do not fit the model's "
+                               f"context ({exc}); ask a shorter question or send a shorter conversation",
+                               advice=f"on the server, lower RAG_TOP_K or raise RAG_LLM_CONTEXT (now {self.n_ctx}).") from exc
             elapsed = time.perf_counter() - start
             stats = dict(runtime.stats)
         yield self._final_chunk(finish, stats, first, elapsed)

@@ -91,7 +91,8 @@ class HybridIndex:
                            embedded=counts.get("embedded", 0),
                            embedder=m.get("embedder", {}).get("name", "?"), dimension=int(m.get("dimension", 0)),
                            built_at=str(m.get("built_at", "")), build_seconds=float(m.get("build_seconds", 0.0)),
-                           path=self.path, skipped=[(s["file"], s["reason"]) for s in m.get("skipped", [])])
+                           path=self.path, skipped=[(s["file"], s["reason"]) for s in m.get("skipped", [])],
+                           refused=[(r["file"], r["kind"]) for r in m.get("refused", [])])
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class IndexStatus:
     build_seconds: float
     path: Path
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, kind): links, FIFOs…, never read
 
 
 def _faiss():
@@ -200,8 +202,9 @@ def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, starte
         "corpus_checksum": corpus.checksum,
         "corpus_dir": str(settings.corpus_dir),
         "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(corpus.chunks),
-                   **counts, "skipped": len(corpus.skipped)},
+                   **counts, "skipped": len(corpus.skipped), "refused": len(corpus.refused)},
         "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
+        "refused": [{"file": r.file, "kind": r.kind, "reason": r.reason} for r in corpus.refused],
         "files": {name: sha256_file(folder / name)
                   for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
         "built_at": timestamp(),
@@ -277,12 +280,8 @@ def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
     Matching a question against single sentences as well as whole chunks helps most where a
     long passage's vector is dominated by other topics, as for English questions.
     """
-    texts, owners = [], []
-    for number, chunk in enumerate(chunks):
-        for sentence in chunk_sentences(chunk.text):
-            texts.append(sentence)
-            owners.append(number)
-    return texts, owners
+    pairs = [(sentence, number) for number, chunk in enumerate(chunks) for sentence in chunk_sentences(chunk.text)]
+    return [sentence for sentence, _ in pairs], [number for _, number in pairs]
 
 
 def chunk_sentences(text: str) -> list[str]:

@@ -22,11 +22,13 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.config import Settings
-from rag.ingest.corpus import corpus_checksum, page_files
+from rag.ingest.corpus import corpus_checksum
+from rag.ingest.discovery import discover_pages
 from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
 from rag.search.index import HybridIndex, build_index, chunk_sentences, load_index
 from rag.search.crossling import romanised_name_tokens, translate
 from rag.search.keywords import tokenize
+from rag.textnorm import unencodable_at
 
 MAX_K = 50
 # Weight of the Chinese keyword score when every question token is known to the keyword index.
@@ -77,7 +79,8 @@ def validate_question(question, settings: Settings) -> str:
     """Clean a question and reject what cannot be searched.
 
     Raises:
-        BadQuestion: not text, empty, or longer than settings.max_question_chars.
+        BadQuestion: not text (or holding a lone surrogate), empty, or longer than
+            settings.max_question_chars.
     """
     if isinstance(question, bytes):
         try:
@@ -86,6 +89,9 @@ def validate_question(question, settings: Settings) -> str:
             raise BadQuestion("the question is not valid UTF-8 text; send it as UTF-8") from exc
     if not isinstance(question, str):
         raise BadQuestion(f"the question must be text, not {type(question).__name__}")
+    if (at := unencodable_at(question)) is not None:  # it would fail inside the embedder's tokenizer
+        raise BadQuestion(f"the question holds a lone surrogate (U+{ord(question[at]):04X}) at character "
+                          f"{at + 1}, which is not text; send the question as UTF-8 text")
     cleaned = "".join(ch for ch in unicodedata.normalize("NFC", question)
                       if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
     cleaned = " ".join(cleaned.split())
@@ -245,8 +251,9 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
     """
     settings = settings or Settings.from_env()
     with _OPEN_LOCK:
-        files = page_files(settings.corpus_dir)
-        fingerprint = _fingerprint(files)
+        found = discover_pages(settings.corpus_dir)  # links, FIFOs… refused, never opened
+        files = found.pages
+        fingerprint = _fingerprint(files) + tuple((r.file, r.kind) for r in found.refused)
         cached = _SEARCHERS.get(settings.index_key())
         if embedder is None and cached is not None and cached.fingerprint == fingerprint:
             return cached
@@ -254,14 +261,16 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
             from rag.models.embedder import load_embedder
 
             embedder = load_embedder(settings)
-        checksum = corpus_checksum(files, settings.corpus_dir)
+        checksum = corpus_checksum(files, settings.corpus_dir, found.refused)
         try:
             index = load_index(settings, embedder.spec, checksum)
         except (IndexNotBuilt, IndexMismatch) as exc:
             if not auto_build:
                 raise
             print(f"{exc}. Rebuilding now…", file=sys.stderr)
-            index, _ = build_index(settings, embedder, progress=progress)
+            index, corpus = build_index(settings, embedder, progress=progress)
+            for refusal in corpus.refused:
+                print(f"warning: refused {refusal.file}: {refusal.reason}", file=sys.stderr)
         searcher = HybridSearcher(index, embedder, settings)
         searcher.fingerprint = fingerprint
         _SEARCHERS[settings.index_key()] = searcher
