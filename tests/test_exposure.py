@@ -213,6 +213,28 @@ def test_logins_come_from_a_file_or_the_environment_off_the_command_line(tmp_pat
     assert len(served) == 4  # nothing served after a refusal
 
 
+@pytest.mark.slow  # slow tier: `rag chat` in a process of its own with the bundled models (~30 s)
+def test_a_logins_file_keeps_the_password_out_of_the_process_list(tmp_path):
+    from pathlib import Path
+
+    from gradio_client import Client
+
+    from rag.evaluation.loadtest import served_app
+
+    password = "s3cret-from-a-file"
+    logins = tmp_path / "logins"
+    logins.write_text(f"reader:{password}\n", encoding="utf-8")
+    logins.chmod(0o600)
+    options = ["--index", str(tmp_path / "index"), "chat", "--model", "fast", "--auth-file", str(logins)]
+    with served_app(options, free_port()) as (url, pid):
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"--auth-file" in command_line and password.encode() not in command_line
+        with pytest.raises(Exception):  # a wrong password gets no client
+            Client(url, auth=("reader", "wrong"), verbose=False)
+        answer = Client(url, auth=("reader", password), verbose=False).predict(question=QINGQUAN, api_name="/ask")
+        assert answer["text"] and answer["model"] == "fast"
+
+
 @pytest.mark.slow  # slow tier: a served app and openssl (seconds)
 def test_https_with_the_given_key_and_certificate(settings, seed_searcher, tmp_path):
     import ssl
