@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,26 +12,12 @@ from pathlib import Path
 
 import pytest
 
+# One port finder and one way to stop a child, the product's (the load bench serves `rag chat` with them).
+from rag.evaluation.loadtest import free_port, stop_process  # noqa: F401  (tests import them from here)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 QINGQUAN = "清泉村去年电商交易额是多少？"  # answered by the seed page 山货触网 农户生活更红火
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_process(child: subprocess.Popen, timeout: float = 30) -> None:
-    """Ask a child process to end; kill it if it has not after ``timeout`` seconds."""
-    child.terminate()
-    try:
-        child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
 
 
 @contextlib.contextmanager
@@ -82,3 +67,18 @@ def plant_refused_files(corpus: Path, outside: Path) -> dict[str, str]:
     os.mkfifo(corpus / "906_pipe.txt")
     return {"902_passwd.txt": "link leaving the corpus", "903_outside": "link to a folder leaving the corpus",
             "904_again.txt": "link inside the corpus", "906_pipe.txt": "FIFO (named pipe)"}
+
+
+def imported_modules(path: Path) -> list[tuple[str, int]]:
+    """(module, line) for every absolute import in a Python file, those inside functions included;
+    `from pkg import name` also yields "pkg.name", which may be a module."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [(node.module, node.lineno)] + [(f"{node.module}.{a.name}", node.lineno) for a in node.names]
+    return found
+

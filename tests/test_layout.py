@@ -8,6 +8,8 @@ lazy imports inside functions included, so a shortcut cannot hide in a function 
 import ast
 from pathlib import Path
 
+from helpers import imported_modules
+
 RAG = Path(__file__).resolve().parent.parent / "rag"
 BASICS = {"config", "errors", "prompts", "textnorm", "files"}
 # What each room may import, besides the basics and itself.
@@ -33,16 +35,10 @@ def room(parts: list[str]) -> str:
 def imported_rooms(path: Path) -> set[tuple[str, int]]:
     """(room, line) for every `rag.*` module the file imports."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "rag" else [])
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "rag" and len(parts) > 1:
-                found.add((room(parts[1:]), node.lineno))
+    for name, line in imported_modules(path):
+        parts = name.split(".")
+        if parts[0] == "rag" and len(parts) > 1:
+            found.add((room(parts[1:]), line))
     return found
 
 
@@ -83,15 +79,6 @@ def test_tests_share_fakes_and_helpers_not_each_other():
     """Fakes live in tests/fakes.py and plain helpers in tests/helpers.py; fixtures in conftest.py.
     A test that imports conftest or another test module is coupled to it (and pytest may collect it twice)."""
     tests = RAG.parent / "tests"
-    wrong = []
-    for path in sorted(tests.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            wrong += [f"tests/{path.name}:{node.lineno} imports {name}" for name in names
-                      if name == "conftest" or name.startswith("test_")]
+    wrong = [f"tests/{path.name}:{line} imports {name}" for path in sorted(tests.glob("*.py"))
+             for name, line in imported_modules(path) if name.split(".")[0] == "conftest" or name.startswith("test_")]
     assert not wrong, "\n".join(wrong)

@@ -6,7 +6,6 @@ backend and the chat window is an extra, and using one without it names the extr
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import fnmatch
 import importlib.metadata
@@ -21,7 +20,7 @@ import pytest
 from rag.config import Settings
 from rag.errors import ModelUnavailable, RagError
 
-from helpers import ROOT
+from helpers import ROOT, imported_modules
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The modules only an extra brings (the rest of rag/'s third-party imports belong in the core).
@@ -51,17 +50,10 @@ def _third_party_imports() -> dict[str, set[str]]:
     """{top-level module: files under rag/ that import it}, stdlib and rag itself left out."""
     found: dict[str, set[str]] = {}
     for path in sorted((ROOT / "rag").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top != "rag" and top not in sys.stdlib_module_names and top != "__future__":
-                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+        for name, _ in imported_modules(path):
+            top = name.split(".")[0]
+            if top != "rag" and top not in sys.stdlib_module_names and top != "__future__":
+                found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
