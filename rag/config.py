@@ -110,6 +110,8 @@ INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_ba
                 "hnsw_from", "fusion_depth")
 LLM_FIELDS = ("cache_dir", "llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_context", "llm_threads",
               "llm_max_tokens", "llm_temperature", "llm_seed", "llm_keep_prefix", "llm_mmap")
+# Read per question, so that pipelines differing only in them share one searcher and one model.
+QUESTION_FIELDS = ("top_k", "max_question_chars", "llm_passages", "llm_context_chars", "min_coverage")
 
 
 def _coerce(f: dataclasses.Field, raw: str):

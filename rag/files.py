@@ -22,6 +22,18 @@ from typing import IO
 BLOCK = 1 << 20
 
 
+def _read_umask() -> int:
+    """The process's umask (set and put back at once; read at import, before any thread writes)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Files and folders written here get the modes an ordinary write would give them: a user whose
+# umask keeps a private corpus private keeps its index and cached vectors private too.
+_UMASK = _read_umask()
+
+
 def timestamp() -> str:
     """Local time with its UTC offset ("2025-06-01T14:03:12+0800"), for manifests and reports."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -64,7 +76,7 @@ def atomic_file(path: Path, mode: str = "wb", durable: bool = True) -> Iterator[
             out.flush()
             if durable:
                 os.fsync(out.fileno())
-        tmp.chmod(0o644)  # mkstemp makes it private; caches and indexes may be shared
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes it private; as an ordinary file would be
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -87,7 +99,7 @@ def make_staging_folder(parent: Path, prefix: str) -> Path:
     """
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    folder.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
+    folder.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; as an ordinary folder would be
     return folder
 
 

@@ -23,3 +23,14 @@ def test_a_malformed_variable_is_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(RagError, match=f"{name}={value!r} is not"):
         Settings.from_env()
+
+
+def test_every_setting_is_a_cache_key_part_or_read_per_question():
+    import dataclasses
+
+    from rag.config import INDEX_FIELDS, LLM_FIELDS, QUESTION_FIELDS
+
+    # A field in none of them would let a cached searcher or model serve settings it was not built for.
+    names = {f.name for f in dataclasses.fields(Settings)}
+    assert names == set(INDEX_FIELDS) | set(LLM_FIELDS) | set(QUESTION_FIELDS)
+    assert not set(QUESTION_FIELDS) & (set(INDEX_FIELDS) | set(LLM_FIELDS))

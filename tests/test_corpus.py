@@ -271,3 +271,17 @@ def test_check_page_refuses_a_path_through_a_folder_link(tmp_path):
     refusal = check_page(tmp_path / "corpus" / "sub" / "x.txt", tmp_path / "corpus")
     assert refusal is not None and refusal.kind == "path leaving the corpus"
     assert check_page(tmp_path / "corpus" / "ok.txt", tmp_path / "corpus") is None
+
+
+def test_a_folder_swapped_for_a_link_after_discovery_is_caught_at_read_time(tmp_path):
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside"
+    (corpus / "sub").mkdir(parents=True)
+    outside.mkdir()
+    page = corpus / "sub" / "page.txt"
+    page.write_text("# 标题\n\n正文内容。", encoding="utf-8")
+    (outside / "page.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")
+    assert "正文内容" in read_page(page, corpus)
+    shutil.rmtree(corpus / "sub")
+    os.symlink(outside, corpus / "sub")  # the same path now leads outside through a folder link
+    with pytest.raises(CorpusError, match="outside the corpus folder"):
+        read_page(page, corpus)

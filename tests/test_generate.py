@@ -317,6 +317,17 @@ def test_an_expected_kind_of_prompt_is_read_once_and_only_when_openings_are_kept
     assert not chat.expect(_messages()) and len(chat.client.calls) == 6  # one sample shares nothing
 
 
+def test_a_kind_whose_opening_could_not_be_kept_is_tried_again(monkeypatch):
+    chat = _chat()
+    kind = (_messages("第一个问题？"), _messages("第二个问题？"))
+    real = LlamaCppChat.keep_prefix
+    monkeypatch.setattr(LlamaCppChat, "keep_prefix", lambda self, *s: (_ for _ in ()).throw(RuntimeError("busy")))
+    with pytest.raises(RuntimeError):
+        chat.expect(*kind)
+    monkeypatch.setattr(LlamaCppChat, "keep_prefix", real)
+    assert chat.expect(*kind) and len(chat.client.calls) == 2  # read now: the failure left no mark
+
+
 def test_make_chat_model_passes_the_keep_prefix_setting(monkeypatch, tmp_path):
     model = tmp_path / "tiny.gguf"
     model.write_bytes(b"GGUF")

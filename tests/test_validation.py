@@ -223,6 +223,15 @@ def test_a_hundred_bad_requests_log_one_line_each_and_no_traceback(app_url, capl
     caplog.clear()
     with caplog.at_level(logging.INFO):
         message = refused(app_url, "ask", f'[{Q}, [], "fast", 0]')
-    assert message.startswith("something went wrong (RuntimeError: a bug in the pipeline)")
+    assert message.startswith("something went wrong on the server (RuntimeError)") and "a bug" not in message
     assert [bool(r.exc_info) for r in caplog.records if r.name.startswith("rag.app")] == [True]
     answers(app_url)
+
+
+def test_callers_are_not_told_the_servers_paths():
+    from rag.errors import CorpusError
+
+    full_disk = RagError("could not write the index under /srv/rag/vectorstore (No space left on device)")
+    assert "/srv" not in for_caller(full_disk) and "RagError" in for_caller(full_disk)
+    assert "~/" not in for_caller(CorpusError("no pages in ~/papers; add pages"))
+    assert for_caller(BadQuestion("question: 2/3 of it is punctuation")) == "question: 2/3 of it is punctuation"

@@ -90,9 +90,10 @@ class Pipeline:
                 self.chat = shared_chat_model(self.settings)
             if not self._primed:
                 # llama.cpp keeps the answer prompt's fixed opening cached from now on, although
-                # condense and translation turns evict it (~2.5 s on two cores).
-                self._primed = True
+                # condense and translation turns evict it (~2.5 s on two cores); a chat model
+                # shared with another pipeline has it already and answers at once.
                 self._keeps_openings = expect_prompt(self.chat, self.prompt_samples()["answer"])
+                self._primed = True
         return self
 
     def warm(self) -> None:
@@ -138,8 +139,10 @@ class Pipeline:
             yield from (Delta(answer.text), Answered(answer))
             return
         t0 = time.perf_counter()
-        state.passages = self.searcher.search(validate_question(state.rewritten, self.settings),
-                                              k or self.settings.top_k)
+        # A follow-up searched together with the previous question may be longer than a question
+        # may be: its end, the new question, is what counts.
+        query = state.rewritten[-self.settings.max_question_chars:]
+        state.passages = self.searcher.search(validate_question(query, self.settings), k or self.settings.top_k)
         state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
         yield Retrieved(state.passages, state.rewritten)
         reason = gate(state.asked, state.passages, self.searcher.index, self.settings.min_coverage)

@@ -47,6 +47,7 @@ EXAMPLES = [
     "Which hospital brought its shuttle bus to Dengta village in Deqing?",
 ]
 ANSWER_CONCURRENCY = 8
+STREAM_INTERVAL_S = 0.05  # the least time between two updates of an answer being written
 QUEUE_SIZE = 64
 # The chat takes no files, so Gradio's upload route (open by default, without a size limit) takes
 # none either: anything longer than this is refused with 413.
@@ -76,8 +77,8 @@ def refusal(endpoint: str, exc: BadQuestion) -> gr.Error:
 
 def fault_message(exc: Exception) -> str:
     """A real fault as the page and a caller see it (the terminal has logged its traceback)."""
-    return (f"something went wrong ({type(exc).__name__}: {exc}); the terminal running `rag chat` shows "
-            f"the details")
+    # Its text may hold paths and internals of the server: the terminal has it, the caller the kind.
+    return f"something went wrong on the server ({type(exc).__name__}); the terminal running `rag chat` shows the details"
 
 
 class ChatBlocks(gr.Blocks):
@@ -166,15 +167,22 @@ class ChatApp:
         stream = None
         try:
             stream = self.pipeline_for(settings).stream(turn.question, history=history or None)
+            shown = 0.0
             for event in stream:
+                if isinstance(event, Delta):
+                    turn.streamed += event.text
+                    # The LLM is held while Gradio renders an update: the page is told of the
+                    # text at most every STREAM_INTERVAL_S, not at every token.
+                    if time.perf_counter() - shown >= STREAM_INTERVAL_S:
+                        shown = time.perf_counter()
+                        yield False
+                    continue
                 if isinstance(event, Retrieved):
                     turn.passages, turn.rewritten = event.passages, event.rewritten_query
                     turn.retrieve_s = time.perf_counter() - started
-                elif isinstance(event, Delta):
-                    turn.streamed += event.text
                 elif isinstance(event, Answered):
                     turn.answer, turn.rewritten = event.answer, event.answer.rewritten_query
-                yield not isinstance(event, Delta)
+                yield True
         except RagError as exc:
             log.warning("could not answer %r: %s", turn.question, exc)
             turn.error = for_caller(exc)
@@ -205,8 +213,9 @@ class ChatApp:
         try:
             status = self.pipeline_for(self.settings).status()
         except RagError as exc:
-            gr.Warning(str(exc))
-            return status_html(f"⚠ {exc}")
+            log.warning("the index or models cannot be opened: %s", exc)
+            gr.Warning(for_caller(exc))
+            return status_html(f"⚠ {for_caller(exc)}")
         return status_html(f"索引 Index: {status.line()}")
 
     # ------------------------------------------------------------------ API

@@ -27,8 +27,9 @@ MAX_HISTORY_TURNS = 50
 # An earlier answer's length: the app writes at most a few hundred characters (llm_max_tokens),
 # so this leaves room for answers from elsewhere without letting a caller send a book.
 MAX_ANSWER_CHARS = 10_000
-# What only the operator can act on; such a message never reaches a caller.
-_OPERATOR_TERMS = re.compile(r"\bRAG_[A-Z_]+")
+# What only the operator can act on or should see (the server's RAG_* settings, its files and
+# folders); a message that holds any never reaches a caller.
+_OPERATOR_TERMS = re.compile(r"\bRAG_[A-Z_]+|(?<![\w.~:/])(?:~|/[\w.-]+)/[\w.-]")
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def missing_arguments(endpoint: str, names: list[str], received: int) -> BadQues
 
 def for_caller(exc: RagError) -> str:
     """What a caller of the API is told of an error: the message without the operator's advice,
-    and nothing that names the server's RAG_* settings (the terminal gets `str(exc)`, all of it)."""
+    and nothing that names the server's RAG_* settings or its paths (the terminal gets `str(exc)`,
+    all of it)."""
     if _OPERATOR_TERMS.search(exc.message):
         return (f"the server cannot answer now ({type(exc).__name__}); the terminal running it says what "
                 f"its operator must fix")

@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 
 from rag.answer.cite import Citation
 from rag.config import Settings
-from rag.ingest.corpus import page_files
+from rag.ingest.corpus import page_files, read_page
 from rag.answer.pipeline import REFUSAL_CUES, Answer
 from rag.prompts import fill
 from rag.search.retrieve import Passage
@@ -42,9 +42,10 @@ class StockRecipe:
 
         splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                                                   add_start_index=True)
-        pages = page_files(Path(settings.corpus_dir))  # the pages our index reads
+        folder = Path(settings.corpus_dir)
+        pages = page_files(folder)  # the pages our index reads, read as it reads them
         self.chunks = [(page.name, doc) for page in pages
-                       for doc in splitter.create_documents([page.read_text(encoding="utf-8", errors="replace")])]
+                       for doc in splitter.create_documents([read_page(page, folder)])]
         vectors = embedder.embed_passages([doc.page_content for _, doc in self.chunks], batch_size=16)
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(vectors)

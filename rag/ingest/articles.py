@@ -75,7 +75,7 @@ class ArticleLibrary:
             stamp = (stat.st_mtime_ns, stat.st_size)
             cached = self._pages.get(source)
             if cached is None or cached[0] != stamp:
-                cached = self._pages[source] = (stamp, parse_page(read_page(path), source))
+                cached = self._pages[source] = (stamp, parse_page(read_page(path, self.corpus_dir), source))
             return cached[1]
 
     def _refuse(self, source: str, refusal: Refusal | None) -> None:

@@ -16,8 +16,9 @@ from rag.textnorm import split_sentences
 if TYPE_CHECKING:
     from rag.ingest.corpus import Article
 
-# Changing how text is cut changes every chunk id: the index records this and rebuilds.
-CHUNKER_VERSION = "3"
+# Changing how pages are parsed or cut changes chunks and their ids: the index records this and
+# rebuilds. 4: bylines and names may hold Extension A characters (rag.textnorm.CJK).
+CHUNKER_VERSION = "4"
 MIN_CHUNK_CHARS = 120
 
 

@@ -68,13 +68,16 @@ class Corpus:
 # --------------------------------------------------------------------------- reading pages
 
 
-def read_page(path: Path) -> str:
+def read_page(path: Path, folder: Path | None = None) -> str:
     """Decode a page: UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030.
 
+    Args:
+        path: the page file.
+        folder: the corpus folder it must lie in (see `read_page_bytes`).
     Raises:
         CorpusError: the bytes are none of these, with what to run to fix the file.
     """
-    data = read_page_bytes(path)
+    data = read_page_bytes(path, folder)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -119,7 +122,7 @@ def corpus_checksum(files: list[Path], folder: Path, refused: list[Refusal] = ()
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(read_page_bytes(path)).digest())
+        digest.update(hashlib.sha256(read_page_bytes(path, folder)).digest())
     for refusal in refused:
         digest.update(b"refused\0" + f"{refusal.file}\0{refusal.kind}".encode() + b"\0")
     return digest.hexdigest()
@@ -146,7 +149,7 @@ def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
     for path in files:
         name = str(path.relative_to(folder))
         try:
-            page = parse_page(read_page(path), name)
+            page = parse_page(read_page(path, folder), name)
         except CorpusError as exc:
             skipped.append((name, str(exc)))
             continue

@@ -123,11 +123,16 @@ def check_page(path: Path, folder: Path) -> Refusal | None:
     return _check(Path(path), Path(folder), Path(folder).resolve())
 
 
-def read_page_bytes(path: Path) -> bytes:
+def read_page_bytes(path: Path, folder: Path | None = None) -> bytes:
     """The bytes of a page file, refusing a link or a non-regular file found at open time.
 
+    Args:
+        path: the page.
+        folder: the corpus folder; when given, the file opened must lie inside it (a folder on
+            the way swapped for a link after discovery is caught here: O_NOFOLLOW sees only the
+            last part of the path).
     Raises:
-        CorpusError: the path is a link, not a regular file, or cannot be read.
+        CorpusError: the path is a link, not a regular file, outside the folder, or cannot be read.
     """
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -140,6 +145,11 @@ def read_page_bytes(path: Path) -> bytes:
         mode = os.fstat(handle.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise CorpusError(f"{path.name} is a {_special_kind(mode)}; {_SPECIAL_FIX}")
+        opened = Path(f"/proc/self/fd/{handle.fileno()}")
+        if folder is not None and opened.exists():  # Linux: the file the descriptor really is
+            if not Path(os.path.realpath(opened)).is_relative_to(Path(folder).resolve()):
+                raise CorpusError(f"{path.name} lies outside the corpus folder (a folder on its way is a link); "
+                                  f"{_LINK_FIX}")
         return handle.read()
 
 

@@ -46,6 +46,9 @@ class _LlamaRuntime:
     prefix: PrefixCache | None = None
     capture: list | None = None  # when a list: generate() only records the prompt tokens here
     expected: set = field(default_factory=set)  # the prompt kinds announced to `expect`, kept once
+    # Guards `expected` alone: `lock` is held for a whole generation, and a check that a kind is
+    # kept already must not wait for another user's answer.
+    expected_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class _PromptCaptured(Exception):
@@ -177,7 +180,8 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int, use_mmap: bool = Fa
 
 
 def unload_models() -> None:
-    """Forget every loaded llama.cpp model (memory is freed once no adapter uses it)."""
+    """Forget every loaded llama.cpp model (memory is freed once no adapter uses it; the adapters
+    that `rag.models.chat.shared_chat_model` keeps still hold theirs)."""
     with _RUNTIMES_LOCK:
         _RUNTIMES.clear()
 
@@ -297,17 +301,22 @@ class LlamaCppChat(BaseChatModel):
             return False
         kind = tuple(tuple((m.type, m.text) for m in messages) for messages in samples)
         runtime = self.runtime()
-        with runtime.lock:  # the check and the mark together: one caller keeps it, the rest go on
+        with runtime.expected_lock:  # the check and the mark together: one caller keeps it
             if kind in runtime.expected:
                 return True
             runtime.expected.add(kind)
-        self.keep_prefix(*samples)
+        try:
+            self.keep_prefix(*samples)
+        except BaseException:
+            with runtime.expected_lock:  # not kept after all: the next announcement tries again
+                runtime.expected.discard(kind)
+            raise
         return True
 
     def forget_prefixes(self) -> None:
         """Drop every kept opening (benchmarks compare answering with and without them)."""
         runtime = self.runtime()
-        with runtime.lock:
+        with runtime.expected_lock:
             runtime.expected.clear()
         self.keep_prefix()
 

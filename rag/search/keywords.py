@@ -11,7 +11,9 @@ import numpy as np
 
 from rag.textnorm import KEYWORD_STOPWORDS
 
-TOKENIZER_ID = "jieba-search-v1"
+# v2: pinyin and keyword runs read Extension A and compatibility ideographs as Chinese too
+# (rag.textnorm.CJK), so an index built before is rebuilt rather than read with other tokens.
+TOKENIZER_ID = "jieba-search-v2"
 
 _TOKEN_OK = re.compile(r"[\w]", re.UNICODE)
 

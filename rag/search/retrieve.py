@@ -24,7 +24,7 @@ from pydantic import ConfigDict
 from rag.config import Settings
 from rag.ingest.corpus import corpus_checksum
 from rag.ingest.discovery import discover_pages
-from rag.errors import BadQuestion, IndexMismatch, IndexNotBuilt
+from rag.errors import BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt
 from rag.search.index import HybridIndex, build_index, chunk_sentences, load_index
 from rag.search.crossling import romanised_name_tokens, translate
 from rag.search.keywords import tokenize
@@ -279,7 +279,10 @@ def open_searcher(settings: Settings | None = None, auto_build: bool = True,
 
 def _fingerprint(files) -> tuple:
     """Names, sizes and modification times: a cheap check that the pages did not change."""
-    return tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in [p.stat()])
+    try:
+        return tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in [p.stat()])
+    except OSError as exc:  # a page removed or replaced between discovery and now
+        raise CorpusError(f"a page changed while it was being read ({exc.strerror}); try again") from exc
 
 
 def retrieve(question: str, k: int = 5, settings: Settings | None = None) -> list[Passage]:
