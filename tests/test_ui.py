@@ -301,7 +301,8 @@ def test_an_llm_failing_mid_answer_is_shown_and_the_app_keeps_serving(settings, 
         content = messages[1]["content"]
         shown = content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
         assert chat.failed and "rag-failed" in shown and "Traceback" not in shown
-        assert "ConnectionError: the LLM server went away" in shown
+        assert "something went wrong on the server (ConnectionError)" in shown  # the kind, not the server's text
+        assert "went away" not in shown
         result = Client(url, verbose=False).predict(question=QINGQUAN, api_name="/ask")
         assert result["text"] == reply and not result["abstained"]  # still serving
     finally:
