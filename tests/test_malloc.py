@@ -40,6 +40,7 @@ def _run(script: str, *args: str, **env: str) -> str:
                           capture_output=True, text=True).stdout
 
 
+@pytest.mark.slow  # slow tier: fresh interpreters
 @pytest.mark.parametrize("preset, capped, most", [(None, "True", 2), ("8", "False", 8)])
 def test_arenas_are_capped_unless_the_user_chose(tmp_path, preset, capped, most):
     out = _run(ARENAS, str(tmp_path / "malloc.xml"), **({"MALLOC_ARENA_MAX": preset} if preset else {}))
@@ -65,6 +66,7 @@ TRIM = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # slow tier: a fresh interpreter
 def test_free_pages_go_back_to_the_system():
     before, after = map(int, _run(TRIM).split())
     assert before - after > 150, (before, after)

@@ -333,6 +333,7 @@ def test_local_folder_without_safetensors_is_refused(tmp_path):
 # --------------------------------------------------------------------------- tiny model end to end
 
 
+@pytest.mark.slow  # slow tier: converts and runs a model through two engines (~6 s)
 def test_tiny_conversion_matches_engine(tiny, tmp_path):
     """Synthetic vocabulary exercising prompts, <s> as text, OOV runs, deletions and space runs."""
     folder = models.convert_bundled(tiny[0], tmp_path / "models" / "tiny", tiny[1])

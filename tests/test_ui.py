@@ -235,6 +235,7 @@ def test_settings_take_effect_per_question(settings):
 # --------------------------------------------------------------------------- the running app
 
 
+@pytest.mark.slow  # slow tier: a served app
 def test_running_app_serves_ask_and_keeps_sessions_apart(settings, searcher):
     from gradio_client import Client
 
