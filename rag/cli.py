@@ -11,6 +11,8 @@ from pathlib import Path
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.errors import RagError
+from rag.evaluation.commands import add_bench_parser, add_eval_parser
+from rag.ingest.formats import FORMATS, SUFFIX_FORMATS
 
 EXAMPLE_QUESTION = "苍南县建立了多少个党建联盟？"
 
@@ -19,7 +21,19 @@ def _settings(args) -> Settings:
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None), index_dir=getattr(args, "index", None),
                              embed_model=getattr(args, "embed_model", None),
                              llm_model=getattr(args, "model", None), llm_backend=getattr(args, "backend", None),
-                             llm_base_url=getattr(args, "base_url", None))
+                             llm_base_url=getattr(args, "base_url", None),
+                             corpus_format=getattr(args, "format", None), field_map=getattr(args, "fields", None))
+
+
+def _filters(args) -> dict:
+    """The --from/--to/--paper options as `rag.retrieve`'s keyword arguments."""
+    return {"date_from": args.date_from, "date_to": args.date_to, "paper": args.paper}
+
+
+def _filter_options(p) -> None:
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="only articles dated from DATE (2023, 2023-07, 2023-07-28)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="only articles dated up to DATE (inclusive)")
+    p.add_argument("--paper", metavar="OUTLET", help="only articles of this outlet (several: comma-separated)")
 
 
 def cmd_ask(args) -> int:
@@ -27,7 +41,7 @@ def cmd_ask(args) -> int:
 
     pipeline = get_pipeline(_settings(args))
     answer = None
-    for event in pipeline.stream(args.question, k=args.k):
+    for event in pipeline.stream(args.question, k=args.k, **_filters(args)):
         if isinstance(event, Answered):
             answer = event.answer
         elif isinstance(event, Delta) and not args.json:
@@ -46,7 +60,10 @@ def cmd_ask(args) -> int:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {c.article} — {c.source}, ¶{c.paragraph}\n      “{c.quote}”")
+            where = f"{c.provenance} · " if c.provenance else ""
+            print(f"  [{c.n}] {c.label or c.article} — {where}{c.source}, ¶{c.paragraph}\n      “{c.quote}”")
+            if c.also_in:
+                print(f"      also printed in: {'; '.join(c.also_in)}")
     t = answer.timings
     print(f"\n(retrieval {t.get('retrieve_s', 0):.2f} s, first token {t.get('ttft_s', 0) or 0:.1f} s, "
           f"total {t.get('total_s', 0) or 0:.1f} s)", file=sys.stderr)
@@ -72,7 +89,7 @@ def cmd_chat(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from rag.search.index import build_index
+    from rag.search.build import build_index
     from rag.models.embedder import load_embedder
 
     settings = _settings(args)
@@ -85,7 +102,14 @@ def cmd_index(args) -> int:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
     for refusal in corpus.refused:  # names and link targets only: a refused file is never opened
         print(f"warning: refused {refusal.file}: {refusal.reason}", file=sys.stderr)
-    print(f"Indexed {status.pages} pages → {status.articles} articles → {status.chunks} chunks "
+    for name, problem in corpus.problems[:20]:  # records left out of files that were read
+        print(f"warning: {name}: {problem}", file=sys.stderr)
+    if len(corpus.problems) > 20:
+        print(f"warning: … and {len(corpus.problems) - 20} more problems (see the index manifest)", file=sys.stderr)
+    archive = f" from {status.outlets} outlets" if status.outlets else ""
+    if status.first_date:
+        archive += f", dated {status.first_date} – {status.last_date}"
+    print(f"Indexed {status.pages} files → {status.articles} articles{archive} → {status.chunks} chunks "
           f"with {status.embedder} ({status.dimension}-dim; "
           f"{status.embedded} texts embedded now, the rest from the embedding cache) "
           f"in {time.perf_counter() - started:.1f} s (build {status.build_seconds:.1f} s); "
@@ -93,135 +117,67 @@ def cmd_index(args) -> int:
     return 0
 
 
+def cmd_add(args) -> int:
+    """Copy files (and the corpus files in folders) into the corpus folder, then rebuild the index,
+    embedding only the new texts; exit 1 when any file was refused."""
+    from rag.ingest.intake import add_paths
+
+    settings = _settings(args)
+    settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+    report = add_paths(args.paths, settings.corpus_dir, settings)
+    for path in report.added:
+        print(f"added {path.name}")
+    for given, path in report.already:
+        print(f"already there: {given}" + (f" (as {path.name})" if Path(given).name != path.name else ""))
+    for name, note in report.problems:
+        print(f"warning: {name}: {note}", file=sys.stderr)
+    for given, error in report.refused:
+        print(f"refused {given}: {error}", file=sys.stderr)
+    print(f"{len(report.added)} added, {len(report.already)} already there, {len(report.refused)} refused "
+          f"→ {settings.corpus_dir}", file=sys.stderr)
+    if report.added and not args.no_index:
+        from rag.models.embedder import load_embedder
+        from rag.search.build import build_index
+
+        index, _ = build_index(settings, load_embedder(settings), progress=not args.quiet)
+        status = index.status()
+        print(f"embedded {status.embedded} new texts ({_texts_of(index) - status.embedded} from the cache); "
+              f"the index holds {status.pages} files → {status.articles} articles → {status.chunks} chunks")
+    elif report.added:
+        print("the index is not rebuilt (--no-index): run `rag index`, or it is rebuilt when next opened",
+              file=sys.stderr)
+    return 1 if report.refused else 0
+
+
+def _texts_of(index) -> int:
+    """The texts a build of this index embeds or takes from the cache (as `rag.search.build._embed`
+    chooses them): chunks of one sentence whole, the others' sentences and their headlines."""
+    owners = set(index.sentence_owner.tolist())
+    return (len(index.chunks) - len(owners) + len({index.chunks[i].label for i in owners})
+            + len(index.sentence_owner))
+
+
 def cmd_search(args) -> int:
+    from rag.search.filters import SearchFilter
     from rag.search.retrieve import open_searcher, validate_question
 
     settings = _settings(args)
     question = validate_question(args.question, settings)
-    passages = open_searcher(settings, progress=True).search(question, args.k)
+    filters = SearchFilter.parse(**_filters(args))
+    passages = open_searcher(settings, progress=True).search(question, args.k, filters)
     if args.json:
-        print(json.dumps([p.__dict__ for p in passages], ensure_ascii=False, indent=2))
+        print(json.dumps([p.to_document().metadata | {"text": p.text} for p in passages],
+                         ensure_ascii=False, indent=2))
         return 0
-    print(f"Q: {question}\n")
+    print(f"Q: {question}" + (f"  [only {filters.describe()}]" if filters else "") + "\n")
+    if not passages:
+        print("no passages: nothing in the index matches the filter" if filters else "no passages")
     for p in passages:
-        print(f"[{p.rank}] {p.article}  ({p.source}, ¶{p.paragraph}, score {p.score:.3f})")
+        where = f"{p.provenance}, " if p.provenance else ""
+        print(f"[{p.rank}] {p.label}  ({where}{p.source}, ¶{p.paragraph}, score {p.score:.3f})")
+        if p.also_in:
+            print(f"    also printed in: {'; '.join(p.also_in)}")
         print("    " + p.text.replace("\n\n", "\n    ") + "\n")
-    return 0
-
-
-def cmd_eval(args) -> int:
-    from rag.evaluation.retrieval import load_set, run_retrieval_eval, write_report
-    from rag.search.retrieve import open_searcher, validate_question
-
-    settings = _settings(args)
-    items = load_set(Path(args.set))
-    if not args.retrieval_only:
-        return _answer_eval(args, settings, items)
-    searcher = open_searcher(settings)
-    report = run_retrieval_eval(items, lambda q, k: searcher.search(validate_question(q, settings), k))
-    report["set"] = str(args.set)
-    status = searcher.index.status()
-    report["settings"] = {"embedder": status.embedder, "chunks": status.chunks}
-    name = f"{Path(args.set).stem}-retrieval"
-    json_path, md_path = write_report(report, Path(args.out), name)
-    overall = report["metrics"]["overall"]
-    english = report["metrics"].get("lang:en", {})
-    print(" ".join(f"{m}={overall[m]:.3f}" for m in ("recall@1", "recall@3", "recall@5", "recall@10", "mrr",
-                                                       "article_hit@5")))
-    if english:
-        print(f"English questions: recall@5={english['recall@5']:.3f} (n={english['n']})")
-    print(f"Report: {json_path} and {md_path}")
-    return 0
-
-
-def _answer_eval(args, settings, items) -> int:
-    from rag.evaluation.answers import write_answer_report, run_answer_eval
-    from rag.answer.pipeline import get_pipeline
-
-    pipeline = get_pipeline(settings)
-    if args.limit:
-        items = items[: args.limit]
-    report = run_answer_eval(items, pipeline.ask)
-    report["set"] = str(args.set)
-    report["settings"] = {"llm": f"{settings.llm_backend}:{settings.llm_model}", "top_k": settings.top_k,
-                          "llm_passages": settings.llm_passages, "min_coverage": settings.min_coverage}
-    name = f"{Path(args.set).stem}-answers-{settings.llm_model.replace('/', '_')}"
-    paths = write_answer_report(report, Path(args.out), name)
-    overall = report["metrics"]["overall"]
-    print(" ".join(f"{k}={v}" for k, v in overall.items()))
-    print("Report: " + ", ".join(str(p) for p in paths))
-    return 0
-
-
-def cmd_bench(args) -> int:
-    """Index build time with models loaded and retrieval latency over an evaluation set's questions,
-    or the one other bench a flag names (--decode, --stock, --scale, --load, --prefix)."""
-    sizes = _check_bench_options(args)
-    try:
-        return _run_bench(args, _settings(args), sizes)
-    except ValueError as exc:  # a value the bench cannot work with: the user's to fix, not a traceback
-        raise RagError(f"rag bench cannot run with these options: {exc}") from exc
-
-
-def _check_bench_options(args) -> list[int]:
-    """The paragraph counts of --scale; RagError for an option the benches cannot use."""
-    sizes = [size.strip() for size in args.scale.split(",")] if args.scale is not None else []
-    if not all(size.isdecimal() and int(size) > 0 for size in sizes):
-        raise RagError(f"--scale takes paragraph counts separated by commas, e.g. --scale 10000,100000 "
-                       f"(got {args.scale!r})")
-    for option, value, least in (("--repeat", args.repeat, 1), ("--users", args.users, 1), ("--limit", args.limit, 0)):
-        if value < least:
-            raise RagError(f"{option} must be at least {least} (got {value})")
-    if not args.seconds > 0:
-        raise RagError(f"--seconds must be more than 0 (got {args.seconds})")
-    return [int(size) for size in sizes]
-
-
-def _run_bench(args, settings: Settings, sizes: list[int]) -> int:
-    from rag.evaluation import bench
-    from rag.evaluation.loadtest import load_served_chat
-    from rag.evaluation.retrieval import load_set
-
-    out, model = Path(args.out), settings.llm_model.replace("/", "_")
-    if args.decode:
-        return _write_bench(bench.decode_speed(settings, repeats=args.repeat), out, f"decode-{model}.json")
-    items = load_set(Path(args.set))
-    questions = [item.question for item in items]
-    if args.stock:
-        result = _stamped(bench.stock_comparison(settings, items[: args.limit] if args.limit else items))
-        return _write_bench(result, out, f"stock-comparison-{model}.json", stamp=False,
-                            markdown=bench.render_comparison(result))
-    if sizes:
-        return _write_bench(bench.scale_bench(settings, sizes, questions, args.repeat), out,
-                            f"scale-{'-'.join(map(str, sizes))}.json")
-    if args.load:
-        return _write_bench(load_served_chat(settings, questions, args.users, args.seconds), out,
-                            f"load-{model}.json")
-    if args.prefix:
-        follow_ups = [item.question for item in items if item.answerable]
-        return _write_bench(bench.follow_up_ttft(settings, follow_ups, pairs=2 * args.repeat), out,
-                            f"prefix-{model}.json")
-    return _write_bench(bench.retrieval_bench(settings, questions, args.repeat), out, "retrieval.json")
-
-
-def _stamped(result: dict) -> dict:
-    from rag.evaluation.retrieval import describe_machine
-    from rag.files import timestamp
-
-    return {"written_at": timestamp(), "machine": describe_machine(), **result}
-
-
-def _write_bench(result: dict, out: Path, name: str, stamp: bool = True, markdown: str | None = None) -> int:
-    """Write ``name`` (JSON) and beside it the same as Markdown (``markdown``, or every measure in a
-    table), and print the result."""
-    from rag.evaluation.bench import render_bench
-
-    result = _stamped(result) if stamp else result
-    out.mkdir(parents=True, exist_ok=True)
-    (out / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    stem = Path(name).stem
-    (out / f"{stem}.md").write_text(markdown or render_bench(result, stem), encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "reports"}, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -230,13 +186,22 @@ def cmd_pages(args) -> int:
     from rag.ingest.corpus import load_corpus
 
     settings = _settings(args)
-    corpus = load_corpus(args.folder or settings.corpus_dir, settings.chunk_max_chars)
+    corpus = load_corpus(args.folder or settings.corpus_dir, settings.chunk_max_chars, settings.corpus_format,
+                         settings.field_map)
+    from rag.ingest.article import provenance
+
     for page in corpus.pages:
-        print(f"== {page.source}  banners={page.banners}")
+        print(f"== {page.source}  [{page.format}]  banners={page.banners}")
         for a in page.articles:
             extra = f"  [kicker: {a.kicker}]" if a.kicker else ""
-            print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline})")
+            extra += f"  [{provenance(a)}]" if provenance(a) else ""
+            extra += "  (headline from the lead)" if a.headline_source == "lead" else ""
+            print(f"  {a.number:2d} {a.kind:8s} {a.headline}{extra}  ({len(a.text)} chars, by {a.byline or a.author})")
+            for start, title in a.subheads:
+                print(f"       › {title}  (from paragraph {start + 1})")
     print(f"{len(corpus.chunks)} chunks, skipped: {corpus.skipped}")
+    for name, problem in corpus.problems:
+        print(f"problem {name}: {problem}")
     for refusal in corpus.refused:
         print(f"refused {refusal.file}: {refusal.reason}")
     return 0
@@ -272,22 +237,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", type=Path, help="folder of pages (default: seeds/ or RAG_CORPUS_DIR)")
     parser.add_argument("--index", type=Path, help="index folder (default: vectorstore/ or RAG_INDEX_DIR)")
     parser.add_argument("--embed-model", help="embedder: e5-small, a Hugging Face id or a local folder")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="how corpus files are read (default auto: each detected from the file)")
+    parser.add_argument("--fields", metavar="MAP",
+                        help="record field names for JSON Lines / CSV, ours=theirs: body=内容,title=标题")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="build the search index from the pages")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("add", help="copy files or folders into the corpus (checked), then rebuild the index")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help=f"files ({' '.join(SUFFIX_FORMATS)}) or folders of them")
+    p.add_argument("--no-index", action="store_true", help="only copy; the index is rebuilt when next opened")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_add)
+
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question", nargs="?", default=EXAMPLE_QUESTION)
     p.add_argument("-k", type=int, default=5, help="number of passages (1-50)")
     p.add_argument("--json", action="store_true", help="print passages as JSON")
+    _filter_options(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question with citations (streams the answer)")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=None, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    _filter_options(p)
     _llm_options(p)
     p.set_defaults(func=cmd_ask)
 
@@ -303,43 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.set_defaults(func=cmd_chat)
 
-    for add_parser in (_add_eval_parser, _add_bench_parser, _add_pages_parser, _add_models_parser):
+    for add_parser in (add_eval_parser, add_bench_parser):
+        add_parser(sub, _llm_options, _settings)
+    for add_parser in (_add_pages_parser, _add_models_parser):
         add_parser(sub)
     return parser
-
-
-def _add_eval_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate on a JSONL evaluation set")
-    p.add_argument("set", help="evaluation set, e.g. eval/sets/public.jsonl")
-    p.add_argument("--retrieval-only", action="store_true", help="score retrieval only")
-    p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "reports"), help="report folder")
-    p.add_argument("--limit", type=int, default=0, help="only the first N items")
-    _llm_options(p)
-    p.set_defaults(func=cmd_eval)
-
-
-def _add_bench_parser(sub) -> None:
-    p = sub.add_parser("bench", help="benchmark index build and retrieval latency (--decode: LLM decode speed)")
-    p.add_argument("--set", default=str(PROJECT_ROOT / "eval" / "sets" / "public.jsonl"))
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--decode", action="store_true",
-                   help="instead: decode tokens/s of the llama.cpp adapter vs raw llama-cpp-python")
-    p.add_argument("--stock", action="store_true",
-                   help="instead: our pipeline against the stock LangChain recipe on --set, item by item")
-    p.add_argument("--limit", type=int, default=0, help="--stock: only the first N items")
-    p.add_argument("--scale", metavar="SIZES",
-                   help="instead: index build and retrieval over synthetic corpora of SIZES paragraphs, "
-                        "e.g. 10000,100000")
-    p.add_argument("--load", action="store_true",
-                   help="instead: simulated users (gradio_client) against `rag chat` served on loopback")
-    p.add_argument("--users", type=int, default=8, help="--load: simultaneous users")
-    p.add_argument("--seconds", type=float, default=300, help="--load: how long questions are sent")
-    p.add_argument("--prefix", action="store_true",
-                   help="instead: time to first token of follow-up questions with and without the kept "
-                        "prompt prefix (2 × --repeat follow-ups)")
-    _llm_options(p)
-    p.add_argument("--out", default=str(PROJECT_ROOT / "eval" / "bench"))
-    p.set_defaults(func=cmd_bench)
 
 
 def _add_pages_parser(sub) -> None:

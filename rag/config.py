@@ -49,6 +49,11 @@ class Settings:
     embed_model: str = "e5-small"
     embed_batch_size: int = 16
     chunk_max_chars: int = 350
+    # How corpus files are read: "auto" (each detected from the file) or one reader for all
+    # ("page", "article", "jsonl", "csv", "dump"; rag.ingest.formats).
+    corpus_format: str = "auto"
+    # Record field names mapped to ours, "body=内容,title=标题" (JSON Lines / CSV; rag.ingest.records).
+    field_map: str = ""
     top_k: int = 5
     max_question_chars: int = 2000
     # Vectors from which a FAISS index is HNSW instead of exact (rag.search.index.vector_index).
@@ -78,6 +83,8 @@ class Settings:
     # be asked (rag/answer/evidence.py). On eval/sets/public.jsonl the answerable questions' lowest
     # share is 0.29; four of eight off-topic questions are below 0.25, where the gate sits.
     min_coverage: float = 0.25
+    # The largest file `rag add` and the chat's upload take into the corpus (rag.ingest.intake).
+    max_upload_mb: int = 50
 
     def index_key(self) -> tuple:
         """The fields a searcher depends on (index, embedder, fusion): its cache key, so that
@@ -107,11 +114,13 @@ class Settings:
 # What a loaded searcher and a loaded chat model are made of; every other field is read per
 # question (top_k, passages, context budget, gate threshold, question length).
 INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_batch_size", "chunk_max_chars",
-                "hnsw_from", "fusion_depth")
+                "corpus_format", "field_map", "hnsw_from", "fusion_depth")
 LLM_FIELDS = ("cache_dir", "llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_context", "llm_threads",
               "llm_max_tokens", "llm_temperature", "llm_seed", "llm_keep_prefix", "llm_mmap")
-# Read per question, so that pipelines differing only in them share one searcher and one model.
-QUESTION_FIELDS = ("top_k", "max_question_chars", "llm_passages", "llm_context_chars", "min_coverage")
+# Read per question (or per added file: max_upload_mb), so that pipelines differing only in them
+# share one searcher and one model.
+QUESTION_FIELDS = ("top_k", "max_question_chars", "llm_passages", "llm_context_chars", "min_coverage",
+                   "max_upload_mb")
 
 
 def _coerce(f: dataclasses.Field, raw: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rag.cli import _write_bench
+from rag.evaluation.commands import _write_bench
 
 
 def test_a_bench_result_is_written_as_json_and_markdown(tmp_path, capsys):

@@ -16,6 +16,12 @@ class P:
     source: str = "t.txt"
     paragraph: int = 1
     chunk_id: str = "t:1:1"
+    paper: str | None = None
+    date: str | None = None
+    page: str | None = None
+    also_in: tuple = ()
+    label = property(lambda self: self.article)
+    provenance = property(lambda self: "")
 
 
 PASSAGES = [

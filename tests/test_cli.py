@@ -31,7 +31,7 @@ def cli(settings, monkeypatch, capsys):
 
 def test_index_prints_a_summary(cli):
     code, out, _ = cli("index", "--quiet")
-    assert code == 0 and "5 pages" in out and "chunks" in out
+    assert code == 0 and "5 files" in out and "chunks" in out
 
 
 def test_search_builds_a_missing_index_and_shows_sources(cli):
@@ -60,7 +60,7 @@ def test_non_utf8_page_is_skipped_with_a_warning(cli, settings):
 def test_index_refuses_links_and_fifos_and_says_so(cli, settings, tmp_path):
     expected = plant_refused_files(settings.corpus_dir, tmp_path / "outside")
     code, out, err = cli("index", "--quiet")
-    assert code == 0 and "5 pages" in out
+    assert code == 0 and "5 files" in out
     refused = [line for line in err.splitlines() if line.startswith("warning: refused ")]
     assert [line.removeprefix("warning: refused ").split(":")[0] for line in refused] == sorted(expected)
     for line, kind in zip(refused, (expected[name] for name in sorted(expected))):

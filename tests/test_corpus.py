@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from rag.ingest.chunks import chunk_article
-from rag.ingest.corpus import load_corpus, parse_page, read_page
+from rag.ingest.corpus import load_corpus, read_page
+from rag.ingest.pages import parse_page
 from rag.ingest.discovery import check_page, discover_pages
 from rag.errors import CorpusError
 from rag.textnorm import clean_body, match_key
@@ -40,9 +41,6 @@ EXPECTED_HEADLINES = {
     ],
     "002_11b752b66f07f274.txt": [
         "水头：用基层党建“撬动”民生幸福",
-        "强化党建“驱动力”，打开群众幸福门",
-        "发挥党建“牵引力”，服务企业新发展",
-        "激发党建“新活力”，开拓乡村致富路",
     ],
     "003_5fe0b02ab379ac0e.txt": [
         "怀宁县积极推进村级联合党委建设赋能乡村振兴",
@@ -52,15 +50,28 @@ EXPECTED_HEADLINES = {
     ],
     "004_a4961472c067a0e4.txt": [
         "勇担使命，守好红色根脉",
-        "余杭区小古城村党委书记、村委会主任林国荣：党建统领，乡村焕发新活力",
-        "庆元县安南乡党委书记吴华：党建联建，绘就边界同心圆",
-        "鄞州区福明街道荆城楼宇社区党委书记屈云龙：党建赋能，楼宇治理更精细",
         "怀「赶考」之心 答时代之卷",
         "山货触网 农户生活更红火",
         "浙江党建工作大事记",
         "在嘉兴南湖，来自全国各地的党员群众在红船边重温党的历史",
         "辖区企业员工通过荆城“楼宇大脑”了解楼宇产业分布",
     ],
+}
+
+# Sub-headings (小标题) are sections of their story: (story, [(first paragraph, 0-based), title]).
+EXPECTED_SUBHEADS = {
+    "002_11b752b66f07f274.txt": ("水头：用基层党建“撬动”民生幸福", [
+        (1, "强化党建“驱动力”，打开群众幸福门"),
+        (6, "发挥党建“牵引力”，服务企业新发展"),
+        (12, "激发党建“新活力”，开拓乡村致富路"),
+    ]),
+    # One story too: its byline names the reporters of all three accounts (共享联盟·福明街道 for
+    # the 福明街道 one) and its one-paragraph lead introduces them.
+    "004_a4961472c067a0e4.txt": ("勇担使命，守好红色根脉", [
+        (1, "余杭区小古城村党委书记、村委会主任林国荣：党建统领，乡村焕发新活力"),
+        (8, "庆元县安南乡党委书记吴华：党建联建，绘就边界同心圆"),
+        (17, "鄞州区福明街道荆城楼宇社区党委书记屈云龙：党建赋能，楼宇治理更精细"),
+    ]),
 }
 
 
@@ -102,6 +113,108 @@ def test_kickers_and_bylines(corpus):
     assert by["水头：用基层党建“撬动”民生幸福"].byline == "本报记者 周兆奕"
     assert by["怀宁县积极推进村级联合党委建设赋能乡村振兴"].byline == "怀宁县委组织部"
     assert by["“创富联盟”助力增收"].byline == "吴丽燕"
+
+
+# --------------------------------------------------------------------------- sub-headings
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SUBHEADS))
+def test_sub_headings_are_sections_of_one_story(corpus, name):
+    headline, subheads = EXPECTED_SUBHEADS[name]
+    page = _page(corpus, name)
+    assert not {t for _, t in subheads} & {a.headline for a in page.articles}, "a section became an article"
+    (story,) = [a for a in page.articles if a.headline == headline]
+    assert list(story.subheads) == subheads and story.byline
+
+
+def test_sections_start_where_their_sub_heading_stands_and_chunks_carry_it(corpus):
+    headline, subheads = EXPECTED_SUBHEADS["002_11b752b66f07f274.txt"]
+    story = next(a for a in corpus.articles if a.headline == headline)
+    assert [story.paragraphs[i][:6] for i, _ in subheads] == ["“周一红烧猪", "政策，收集企", "朝阳的黄汤、"]
+    chunks = [c for c in corpus.chunks if (c.source, c.article_no) == (story.source, story.number)]
+
+    def holding(probe):
+        return next(c for c in chunks if probe in c.text)
+
+    assert holding("水头镇充分发挥党建引领作用").subhead is None  # the lead, before any sub-heading
+    canteen = holding("水头镇投入近70万元")
+    assert canteen.subhead == "强化党建“驱动力”，打开群众幸福门"
+    assert canteen.label == "水头：用基层党建“撬动”民生幸福 › 强化党建“驱动力”，打开群众幸福门"
+    assert holding("白洪潘还帮忙对接相关银行").subhead == "发挥党建“牵引力”，服务企业新发展"
+    assert holding("四中杨梅").subhead == "激发党建“新活力”，开拓乡村致富路"
+    for c in chunks:  # no chunk runs over a sub-heading: its last paragraph is under its first's
+        last = c.paragraph + c.text.count("\n\n")
+        assert story.subhead_at(last) == c.subhead, c.chunk_id
+
+
+def test_captions_between_sections_stay_captions(corpus):
+    page = _page(corpus, "004_a4961472c067a0e4.txt")
+    story = next(a for a in page.articles if a.headline == "勇担使命，守好红色根脉")
+    caption = next(a for a in page.articles if a.headline == "浙闽边界乡镇开展茶业技能培训，推动两地茶产业发展")
+    assert caption.kind == "caption" and "茶业技能培训" not in story.text
+    assert "楼宇大脑" in story.text and "赶考" not in story.text  # the next bylined story is its own
+
+
+@pytest.mark.parametrize("name", ["000_566d8f183ca588ef.txt", "001_6e134e1e90905a00.txt", "003_5fe0b02ab379ac0e.txt"])
+def test_pages_of_headlines_only_keep_their_articles(corpus, name):
+    """Every heading of these pages heads a story (its own byline, a bulletin item, no byline at
+    all on the page): none is folded into another."""
+    page = _page(corpus, name)
+    expected = EXPECTED_HEADLINES[name]
+    assert [a.headline for a in page.articles if a.headline in expected or a.kind in ("article", "bulletin")] == expected
+    assert not any(a.subheads for a in page.articles)
+
+
+def _body(n: int) -> str:
+    """A paragraph long enough beside a headline for the page reader to tell the two apart (each
+    its own: a page's repeated sentences are dropped as OCR repeats)."""
+    return f"第{n}段正文足够长，好让标题比正文短得多而被认作标题；它讲了第{n}件事，又讲了另外的第{n}件事。"
+
+
+def _ocr_page(*blocks: str) -> str:
+    """A plain-text page (no markdown), blocks apart by blank lines as OCR prints them."""
+    return "\n\n".join(blocks) + "\n"
+
+
+def test_two_bylined_stories_with_parallel_headlines_stay_two():
+    page = _ocr_page("强化党建“驱动力”，打开群众幸福门", "本报记者 张三", _body(0), _body(1),
+                     "发挥党建“牵引力”，服务企业新发展", "本报记者 李四", _body(2))
+    articles = parse_page(page, "t.txt").articles
+    assert [(a.headline, a.byline) for a in articles] == [("强化党建“驱动力”，打开群众幸福门", "本报记者 张三"),
+                                                          ("发挥党建“牵引力”，服务企业新发展", "本报记者 李四")]
+    assert not any(a.subheads for a in articles)
+
+
+def test_numbered_sub_headings_right_under_the_byline_are_sections():
+    bodies = [_body(n) for n in range(5)]
+    page = _ocr_page("某县党建工作综述", "本报记者 张三", "一、坚持党建引领", bodies[0], bodies[1],
+                     "二、强化服务保障", bodies[2], bodies[3], "三、推动共同富裕", bodies[4])
+    (story,) = parse_page(page, "t.txt").articles
+    assert (story.headline, story.byline) == ("某县党建工作综述", "本报记者 张三")
+    assert story.subheads == ((0, "一、坚持党建引领"), (2, "二、强化服务保障"), (4, "三、推动共同富裕"))
+    assert [c.subhead for c in chunk_article(story)] == [t for _, t in story.subheads]
+
+
+def test_the_parallel_run_ends_at_the_first_heading_that_breaks_it():
+    bodies = [_body(n) for n in range(4)]
+    page = _ocr_page("水头：用基层党建“撬动”民生幸福", "本报记者 张三", bodies[0],
+                     "强化党建“驱动力”，打开群众幸福门", bodies[1], "发挥党建“牵引力”，服务企业新发展", bodies[2],
+                     "图书馆开放时间调整", bodies[3])
+    story, other = parse_page(page, "t.txt").articles
+    assert [t for _, t in story.subheads] == ["强化党建“驱动力”，打开群众幸福门", "发挥党建“牵引力”，服务企业新发展"]
+    assert other.headline == "图书馆开放时间调整" and other.paragraphs == (bodies[3],)
+
+
+@pytest.mark.parametrize("blocks", [
+    # Parallel headings with no bylined story before them: nothing to hang them on.
+    ("强化党建“驱动力”，打开群众幸福门", None, "发挥党建“牵引力”，服务企业新发展", None, "激发党建“新活力”，开拓乡村致富路", None),
+    # After a bylined story, but of different shapes: separate items.
+    ("水头：用基层党建“撬动”民生幸福", "本报记者 张三", None, "村里来了新书记", None, "县委召开全会，部署下半年工作", None),
+])
+def test_headings_that_are_not_parallel_sections_stay_articles(blocks):
+    page = _ocr_page(*(_body(n) if b is None else b for n, b in enumerate(blocks)))  # None: a paragraph
+    headlines = [b for b in blocks if b is not None and not b.startswith("本报记者")]
+    assert [a.headline for a in parse_page(page, "t.txt").articles] == headlines
 
 
 def test_no_chunk_crosses_an_article(corpus):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rag.search.embedcache import SHARD_ROWS, EmbeddingCache
-from rag.search.index import build_index, load_index
+from rag.search.build import build_index
+from rag.search.index import load_index
 
 from fakes import CountingEmbedder, HashEmbedder
 

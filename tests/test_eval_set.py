@@ -2,7 +2,8 @@
 
 Every item must be well-formed, and every answerable item must be grounded: its evidence span is
 copied verbatim from one line of a seed page, and it lies inside the article the parser makes of
-that page under the headline the item names. Multi-article items give aligned lists:
+that page under the headline (or, for a section of a story, the sub-heading) the item names —
+matched by `rag.evaluation.retrieval.article_matches`, the rule the metrics use. Multi-article items give aligned lists:
 source_file[i], article[i] and evidence[i] belong together.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.evaluation.retrieval import article_matches
 from rag.ingest.corpus import load_corpus
 from rag.textnorm import match_key
 
@@ -71,9 +73,14 @@ def _raw(source: str) -> str:
     return (SEEDS / source).read_text(encoding="utf-8")
 
 
-def _articles(source: str) -> dict[str, str]:
-    """headline -> article text for one page, as the parser splits it."""
-    return {a.headline: a.text for a in _corpus().articles if a.source == source}
+def _names(source: str) -> list[str]:
+    """The headlines and sub-headings of one page, as the parser makes them."""
+    return sorted({n for c in _corpus().chunks if c.source == source for n in (c.article, c.subhead) if n})
+
+
+def _text_named(source: str, name: str) -> str:
+    """The match key of the text of one page's article (or section) that `name` names."""
+    return "".join(match_key(c.text) for c in _corpus().chunks if c.source == source and article_matches(c, name))
 
 
 def _as_list(value) -> list:
@@ -210,8 +217,8 @@ def test_evidence_is_grounded(item):
             f"{ident}: evidence is {n} characters, want {EVIDENCE_MIN}-{EVIDENCE_MAX}: {span!r}")
         assert span in raw, f"{ident}: evidence is not a verbatim span of {source}: {span!r}"
         assert match_key(span) in match_key(raw), f"{ident}: evidence not found in {source}: {span!r}"
-        articles = _articles(source)
-        assert headline in articles, (
-            f"{ident}: {headline!r} is not a headline the parser gives {source}; it has {sorted(articles)}")
-        assert match_key(span) in match_key(articles[headline]), (
+        names = _names(source)
+        assert headline in names, (
+            f"{ident}: {headline!r} is not a headline or sub-heading the parser gives {source}; it has {names}")
+        assert match_key(span) in _text_named(source, headline), (
             f"{ident}: evidence {span!r} is in {source} but not inside the article {headline!r}")

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexMismatch, IndexNotBuilt, RagError
-from rag.search.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE, build_index,
-                       load_index, read_manifest)
+from rag.search.build import build_index
+from rag.search.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, GLOSSARY_FILE, MANIFEST, SENTENCES_FILE,
+                              load_index, read_manifest)
 from rag.ingest.corpus import corpus_checksum, page_files
 
 from fakes import HashEmbedder
@@ -134,7 +135,7 @@ def test_crash_mid_build_leaves_the_old_index_serving(settings, hash_embedder, t
         import faiss
         from fakes import HashEmbedder
         from rag.config import Settings
-        from rag.search.index import build_index
+        from rag.search.build import build_index
         real_write = faiss.write_index
         def dying_write(index, path):
             real_write(index, path)
@@ -225,7 +226,7 @@ def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_
     import faiss
     import numpy as np
 
-    from rag.search.index import vector_index
+    from rag.search.build import vector_index
     from rag.search.retrieve import open_searcher
 
     vectors = np.random.default_rng(0).standard_normal((2000, 64)).astype(np.float32)

@@ -21,7 +21,7 @@ def test_pages_recombine_seed_sentences_reproducibly(tmp_path):
         [p.read_text() for p in sorted((tmp_path / "b").glob("*.md"))]
     corpus = load_corpus(tmp_path / "a", 350)
     seed_text = "".join(a.text for a in load_corpus(SEEDS, 350).articles)
-    assert len(corpus.chunks) > 100 and all(c.text[:12] in seed_text for c in corpus.chunks[:50])
+    assert len(corpus.chunks) > 100 and all(c.text[:8] in seed_text for c in corpus.chunks[:50])  # sentences are ≥ 8 chars
 
 
 @pytest.mark.slow  # slow tier: a synthetic corpus indexed (seconds)

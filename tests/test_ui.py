@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 from langchain_core.messages import AIMessage
 
-from rag.ingest.articles import ArticleLibrary, find_span
+from rag.ingest.library import ArticleLibrary, find_span
 from rag.app.chatview import Turn, answer_html, render_markers, sources_html
 from rag.answer.cite import Citation
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
@@ -75,6 +75,19 @@ def test_answer_markers_link_to_cards_of_the_cited_passages(app_with):
     assert '<mark class="rag-support">' in card and "两亿元" in card.split('<mark class="rag-support">')[1]
     assert '<details class="rag-article">' in card and '<mark class="rag-passage">' in card
     assert turns[0].answer.citations[0].article == QINGQUAN_HEADLINE
+
+
+def test_a_cited_section_is_named_under_its_story_and_the_story_shows_its_sub_headings(app_with):
+    messages, sources, turns = final(run(app_with("水头镇投入近70万元建设和食堂[1]。"), "水头镇和食堂投入了多少钱？"))
+    card = sources.split('id="src-1-1"')[1].split('class="rag-card rag-')[0]
+    head = card.split('<span class="rag-headline">')[1].split("</span>")[0]
+    assert head == "水头：用基层党建“撬动”民生幸福 › 强化党建“驱动力”，打开群众幸福门"
+    story = card.split('<div class="rag-article-text">')[1]
+    titles = re.findall(r'<strong class="rag-subhead">(.*?)</strong>', story)
+    assert titles == ["强化党建“驱动力”，打开群众幸福门", "发挥党建“牵引力”，服务企业新发展", "激发党建“新活力”，开拓乡村致富路"]
+    # The cited passage is highlighted under its own sub-heading, not wrapped around another one.
+    first, passage = story.split('<mark class="rag-passage">')[0], story.split('<mark class="rag-passage">')[1]
+    assert first.count('class="rag-subhead"') == 1 and 'class="rag-subhead"' not in passage.split("</mark>")[0]
 
 
 def test_citation_numbers_are_matched_to_passages_by_chunk_id(settings):
@@ -326,7 +339,7 @@ def test_status_line_names_refused_files_and_nothing_outside_is_shown(settings, 
 
 
 def test_status_line_names_the_index_or_what_to_do(app_with, settings, warnings):
-    assert "pages ·" in app_with("x").status() and "embedder hash-256" in app_with("x").status()
+    assert "files ·" in app_with("x").status() and "embedder hash-256" in app_with("x").status()
 
     def missing(_settings):
         raise IndexMismatch("the index is damaged; run `rag index`")

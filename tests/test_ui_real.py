@@ -41,7 +41,7 @@ def app_url(tmp_path_factory):
     shutil.copytree(ROOT / "seeds", base / "seeds")
     settings = Settings.from_env(corpus_dir=base / "seeds", index_dir=base / "vectorstore")
     get_pipeline(settings).load()  # builds the index and loads the LLM
-    demo = build_app(settings)
+    demo = build_app(settings, uploads=True)  # on loopback, as `rag chat` serves it there
     url = launch(demo, port=free_port(), prevent_thread_lock=True)
     yield url
     demo.close()
@@ -122,3 +122,34 @@ def test_five_users_at_once_each_get_their_own_answer(app_url):
         asked = [m for m in messages if m["role"] == "user"]
         assert len(asked) == 1 and items[key]["question"] in str(asked[0]["content"]), key
         assert items[key]["article"] in cited_headlines(sources), (key, str(messages[-1]["content"])[:300])
+
+
+def test_browser_uploads_a_dump_and_asks_within_a_filter(app_url, tmp_path):
+    """The filter and the upload on the page (the app is served on loopback, where it offers the
+    upload): a dated dump uploaded, then a question limited to its date and outlet finds it."""
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: `apt-get install -y chromium` (bash .ci/run does it)")
+    from playwright.sync_api import sync_playwright
+
+    dump = tmp_path / "新华社-2023-07-31.txt"  # news-cn, news-020.txt line 834, cut after a sentence
+    dump.write_text("2023-07-31 09:40，正文：新华社北京7月31日电 以色列总理本雅明·内塔尼亚胡30日说，以政府打算斥资1000亿"
+                    "新谢克尔（约合270亿美元）扩建铁路网络，有意将线路延伸至周边阿拉伯国家。\n", encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(app_url)
+        page.get_by_text("添加资料 · Add files to the archive").click()
+        page.locator("#rag-upload input[type=file], input[type=file]").first.set_input_files(str(dump))
+        page.wait_for_selector(f"#rag-upload-note:has-text('已添加 added 1: {dump.name}')", timeout=120_000)
+        page.get_by_text("筛选 · Filter by date and outlet").click()
+        page.locator("#rag-date-from textarea, #rag-date-from input").first.fill("2023-07-31")
+        page.locator("#rag-date-to textarea, #rag-date-to input").first.fill("2023-07-31")
+        page.locator("#rag-date-to textarea, #rag-date-to input").first.press("Enter")
+        page.wait_for_selector("#rag-filter-line:has-text('只看 only 2023-07-31 – 2023-07-31')", timeout=10_000)
+        page.fill("#rag-question textarea", "以色列政府打算斥资多少扩建铁路网络？")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#rag-sources .rag-card.rag-retrieved", timeout=60_000)
+        sources = page.locator("#rag-sources").inner_html()
+        browser.close()  # the answer itself is not waited for: closing stops it
+    assert "只看 only 2023-07-31 – 2023-07-31" in sources and dump.name in sources
+    assert sources.count('class="rag-card rag-retrieved"') == 1  # the one article the filter leaves

@@ -71,6 +71,13 @@ class Citation:
     score: float
     supported: bool
     chunk_id: str
+    # Where the article was printed, as the reader sees it in the citation.
+    label: str = ""  # "headline › sub-heading" inside a story with sub-headings, else the headline
+    paper: str | None = None
+    date: str | None = None
+    page: str | None = None
+    provenance: str = ""  # "outlet · date · page" with what is known
+    also_in: tuple[str, ...] = ()  # other printings of a reprinted story, earliest first
 
 
 @dataclass
@@ -278,7 +285,8 @@ def verify_answer(text: str, passages, embedder=None,
     for n in dict.fromkeys(n for item in checked for n in item.cites):
         p = passages[n - 1]
         strength, quote = quotes[n]
-        citations.append(Citation(n, p.article, p.source, p.paragraph, quote, round(strength, 4), True, p.chunk_id))
+        citations.append(Citation(n, p.article, p.source, p.paragraph, quote, round(strength, 4), True, p.chunk_id,
+                                  p.label, p.paper, p.date, p.page, p.provenance, tuple(p.also_in)))
     return render(checked), citations, checked
 
 

@@ -10,6 +10,10 @@ words or lack a number or ordinal it names ("2023年", "第十六次"); after it
 no sentence of the answer adds something to the question that a passage supports (numbers
 compared as quantities), when a question asking for a number gets none, or when the model
 declined anyway.
+
+A Traditional question is searched, checked and answered in its Simplified form, the pages'
+script; what the asker reads (the streamed text, the answer, a refusal) is converted back to
+their script, while citations quote the pages as printed (rag.script).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Generator, Iterator
+from typing import Callable, Generator, Iterator
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
@@ -30,6 +34,8 @@ from rag.answer.types import Answer, Answered, Delta, Event, PipelineStatus, Ret
 from rag.config import Settings
 from rag.models.chat import expect_prompt, shared_chat_model, warm_up
 from rag.prompts import fill, load_prompt
+from rag.script import StreamConverter, search_form, writer_for
+from rag.search.filters import SearchFilter
 from rag.search.retrieve import HybridSearcher, Passage, open_searcher, validate_question
 from rag.textnorm import detect_language
 
@@ -53,14 +59,23 @@ class Asking:
     passages: list[Passage] = field(default_factory=list)
     context: list[Passage] = field(default_factory=list)  # the passages the LLM read
     timings: dict = field(default_factory=dict)
+    # The asker's script (rag.script.writer_for): what they read is converted to it, from the
+    # Simplified the answer is written and checked in; None: shown as written.
+    writer: Callable[[str], str] | None = None
+
+    def shown(self, text: str) -> str:
+        """Text as the asker reads it: in their script."""
+        return self.writer(text) if self.writer else text
 
     def refusal(self, reason: str, raw: str = "") -> Answer:
         """The honest "the pages don't say", with the nearest headlines to look at."""
         joiner = "；" if self.language == "zh" else "; "
-        headlines = joiner.join(dict.fromkeys(p.article for p in self.passages[:3]))
-        text = load_prompt(f"refusal_{self.language}")
+        headlines = joiner.join(dict.fromkeys(p.label for p in self.passages[:3]))
+        text = self.shown(load_prompt(f"refusal_{self.language}"))
         if headlines:
-            text += "\n" + fill(f"nearest_{self.language}", headlines=headlines)
+            # The headlines are the pages' own and stay as printed; only the words around them are converted.
+            around = self.shown(fill(f"nearest_{self.language}", headlines="\ue000"))  # a private-use mark
+            text += "\n" + around.replace("\ue000", headlines)
         self.timings["total_s"] = round(time.perf_counter() - self.started, 3)
         return Answer(self.question, text, [], self.passages, True, self.rewritten, self.language, self.timings,
                       reason=reason, raw_text=raw)
@@ -102,6 +117,19 @@ class Pipeline:
         if not self._keeps_openings:  # else primed while loading
             warm_up(self.chat, self.prompt_samples()["answer"][0])
 
+    def reload(self, searcher: HybridSearcher | None = None) -> None:
+        """Answer from another index from the next question on (the chat, after files were added).
+
+        A question being answered meanwhile keeps the searcher it started with.
+
+        Args:
+            searcher: the new searcher, with the same embedder; None: `open_searcher` again, which
+                reloads (or rebuilds) the index when the corpus changed.
+        """
+        searcher = searcher or open_searcher(self.settings)
+        with self._lock:
+            self.searcher = searcher
+
     def status(self) -> PipelineStatus:
         """The index and models this pipeline answers from (loading them if needed).
 
@@ -117,21 +145,26 @@ class Pipeline:
         return {"answer": [self._messages(word, "zh", [(word, word)]) for word in ("甲", "乙")],
                 "condense": condense_samples()}
 
-    def stream(self, question, history=None, k: int | None = None) -> Iterator[Event]:
+    def stream(self, question, history=None, k: int | None = None, date_from=None, date_to=None,
+               paper=None) -> Iterator[Event]:
         """Yield `Retrieved` when the passages are found, `Delta`s as the model writes, then `Answered`.
 
         Args:
             question: the user's question (Chinese or English).
             history: earlier turns as (question, answer) pairs, for follow-up questions.
             k: passages to retrieve (default settings.top_k).
+            date_from, date_to, paper: search only these dates and outlets (`rag.retrieve`).
         Raises:
-            BadQuestion: empty, too long, not text, k out of range.
+            BadQuestion: empty, too long, not text, k out of range, a date that is not one.
         """
         question = validate_question(question, self.settings)
+        filters = SearchFilter.parse(date_from, date_to, paper)
         self.load()
-        state = Asking(question, detect_language(question), time.perf_counter())
+        searcher = self.searcher  # one index for the whole answer, though `reload` may swap it meanwhile
+        state = Asking(question, detect_language(question), time.perf_counter(), writer=writer_for(question))
         state.rewritten = condense(self.chat, question, history) if history else question
-        state.asked = state.rewritten if history else question
+        # A Traditional question is measured and answered in its Simplified form, the pages' script.
+        state.asked = search_form(state.rewritten if history else question)
         state.timings["condense_s"] = round(time.perf_counter() - state.started, 3)
         if state.language not in LANGUAGES:
             answer = Answer(question, load_prompt("unsupported_language"), [], [], True, state.rewritten,
@@ -142,20 +175,21 @@ class Pipeline:
         # A follow-up searched together with the previous question may be longer than a question
         # may be: its end, the new question, is what counts.
         query = state.rewritten[-self.settings.max_question_chars:]
-        state.passages = self.searcher.search(validate_question(query, self.settings), k or self.settings.top_k)
+        state.passages = searcher.search(validate_question(query, self.settings), k or self.settings.top_k,
+                                              filters)
         state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
         yield Retrieved(state.passages, state.rewritten)
-        reason = gate(state.asked, state.passages, self.searcher.index, self.settings.min_coverage)
+        reason = gate(state.asked, state.passages, searcher.index, self.settings.min_coverage)
         if reason:
             answer = state.refusal(reason)
             yield from (Delta(answer.text), Answered(answer))
             return
         excerpts = select_excerpts(
-            state.passages, self.searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
+            state.passages, searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
             self.settings.llm_context_chars, self.settings.llm_passages)
         state.context = [e.passage for e in excerpts]
         state.timings["context_s"] = round(time.perf_counter() - t0 - state.timings["retrieve_s"], 4)
-        messages = self._messages(state.asked, state.language, [(e.passage.article, e.text) for e in excerpts])
+        messages = self._messages(state.asked, state.language, [(_heading(e.passage), e.text) for e in excerpts])
         answer = yield from self._write(state, messages)
         state.timings["generate_s"] = round(time.perf_counter() - state.started - state.timings.get("ttft_s", 0), 3)
         yield Answered(answer)
@@ -186,12 +220,18 @@ class Pipeline:
     def _generate(self, state: Asking, messages) -> Generator[Delta, None, str]:
         """Stream the model's reply as deltas (the first one timed); returns the whole reply."""
         pieces: list[str] = []
+        shown = StreamConverter(state.writer) if state.writer else None
         for chunk in self.chat.stream(messages):
             delta = chunk.content if isinstance(chunk.content, str) else ""
             if delta:
                 state.timings.setdefault("ttft_s", round(time.perf_counter() - state.started, 3))
                 pieces.append(delta)
-                yield Delta(delta)
+                if shown is None:
+                    yield Delta(delta)
+                elif text := shown.feed(delta):
+                    yield Delta(text)
+        if shown is not None and (text := shown.flush()):
+            yield Delta(text)
         return "".join(pieces).strip()
 
     @staticmethod
@@ -209,9 +249,10 @@ class Pipeline:
                                                   answer=answer.text))]
         return "", []
 
-    def ask(self, question, history=None, k: int | None = None) -> Answer:
+    def ask(self, question, history=None, k: int | None = None, date_from=None, date_to=None,
+            paper=None) -> Answer:
         """The verified answer (see `stream`)."""
-        for event in self.stream(question, history, k):
+        for event in self.stream(question, history, k, date_from, date_to, paper):
             if isinstance(event, Answered):
                 return event.answer
         raise AssertionError("Pipeline.stream ended without an answer")  # stream always ends with one
@@ -243,8 +284,9 @@ class Pipeline:
         if asks_for_quantity(state.asked) and not any(has_quantity(s) for s in supported):
             return state.refusal("no figure", raw)
         state.timings["total_s"] = round(time.perf_counter() - state.started, 3)
-        return Answer(state.question, text, citations, state.passages, False, state.rewritten, state.language,
-                      state.timings, unsupported_sentences=[c.text for c in checked if not c.supported],
+        return Answer(state.question, state.shown(text), citations, state.passages, False, state.rewritten,
+                      state.language, state.timings,
+                      unsupported_sentences=[state.shown(c.text) for c in checked if not c.supported],
                       unverified_numbers=[n for c in checked for n in c.unverified_numbers],
                       corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw)
 
@@ -253,6 +295,13 @@ class Pipeline:
 # so one per distinct Settings is fine.
 _PIPELINES: dict[Settings, Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
+
+
+def _heading(passage: Passage) -> str:
+    """A passage's heading in the prompt: its label, and "outlet · date · page" where known (so the
+    model can say when and where something was reported)."""
+    where = passage.provenance
+    return f"{passage.label}（{where}）" if where else passage.label
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
@@ -269,22 +318,26 @@ def _with_options(settings: Settings | None, options: dict) -> Settings:
     return base if not options else Settings(**{**asdict(base), **options})
 
 
-def ask(question, history=None, settings: Settings | None = None, **options) -> Answer:
+def ask(question, history=None, settings: Settings | None = None, date_from=None, date_to=None, paper=None,
+        **options) -> Answer:
     """Answer a question from the pages, with verified citations.
 
     Args:
-        question: Chinese or English.
+        question: Chinese (Simplified or Traditional) or English.
         history: earlier (question, answer) pairs for follow-ups ("那平阳呢？").
         settings: configuration; options override single fields (e.g. llm_model="fast", top_k=8).
+        date_from, date_to, paper: search only these dates and outlets (as `rag.retrieve`).
     Returns:
         An `Answer`: `.text .citations .passages .abstained .rewritten_query .timings`.
     """
-    return get_pipeline(_with_options(settings, options)).ask(question, history)
+    return get_pipeline(_with_options(settings, options)).ask(question, history, None, date_from, date_to, paper)
 
 
-def stream(question, history=None, settings: Settings | None = None, **options) -> Iterator[Event]:
+def stream(question, history=None, settings: Settings | None = None, date_from=None, date_to=None, paper=None,
+           **options) -> Iterator[Event]:
     """Like `ask`, yielding `Retrieved`, then `Delta`s as the answer is written, then `Answered`."""
-    yield from get_pipeline(_with_options(settings, options)).stream(question, history)
+    yield from get_pipeline(_with_options(settings, options)).stream(question, history, None, date_from, date_to,
+                                                                     paper)
 
 
 __all__ = ["Answer", "Answered", "Delta", "Pipeline", "Retrieved", "ask", "get_pipeline", "stream"]

@@ -77,7 +77,10 @@ class PipelineStatus:
         """One line for a status bar or a report header."""
         i = self.index
         built = i.built_at[:16].replace("T", " ") or "?"
-        line = (f"{i.pages} pages · {i.articles} articles · {i.chunks} passages · embedder {i.embedder} · "
+        archive = f" · {i.outlets} outlets" if i.outlets else ""
+        if i.first_date:
+            archive += f" · {i.first_date} – {i.last_date}"
+        line = (f"{i.pages} files · {i.articles} articles{archive} · {i.chunks} passages · embedder {i.embedder} · "
                 f"built {built} · LLM {self.llm_model}")
         if i.refused:  # links leaving the corpus, FIFOs…: named with their kind, never their target
             shown = ", ".join(f"{name} ({kind})" for name, kind in i.refused[:3])

@@ -16,9 +16,9 @@ import html
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Callable
+from typing import Callable, Iterable
 
-from rag.ingest.articles import find_span
+from rag.ingest.library import find_span
 from rag.answer.cite import MARKER, MARKER_PATTERN, UNSUPPORTED_MARK
 from rag.errors import RagError
 
@@ -222,21 +222,35 @@ def _turn_sources(turn: Turn, turn_no: int, lookup: ArticleLookup, current: bool
 
 
 def source_card(passage, anchor: str, label: str, lookup: ArticleLookup, kind: str, quote: str = "") -> str:
-    """One passage: headline, page file and paragraph, the text with the supporting quote
-    highlighted, and the full article (folded) with the passage highlighted."""
+    """One passage: headline ("headline › sub-heading" inside a sectioned story), page file and
+    paragraph, the text with the supporting quote highlighted, and the full article (folded) with
+    the passage highlighted."""
     kicker = f'<span class="rag-kicker">{esc(passage.kicker)}</span> ' if passage.kicker else ""
     quote_span = _find(passage.text, quote)
     body = highlight(passage.text, None, quote_span)
+    headline = getattr(passage, "label", passage.article)
     return (f'<div class="rag-card rag-{kind}" id="{esc(anchor)}">'
             f'<div class="rag-card-head"><span class="rag-num">{esc(label)}</span>'
-            f'<span class="rag-headline">{kicker}{esc(passage.article)}</span></div>'
-            f'<div class="rag-card-meta">{esc(passage.source)} · 第 {passage.paragraph} 段 ¶{passage.paragraph}</div>'
+            f'<span class="rag-headline">{kicker}{esc(headline)}</span></div>'
+            f'{_card_meta(passage)}'
             f'<div class="rag-quote">{body}</div>'
             f'{article_html(passage, lookup, quote)}</div>')
 
 
+def _card_meta(passage) -> str:
+    """Under a card's headline: "outlet · date · page" where known, the file and paragraph, and the
+    story's other printings (a reprinted wire story is shown once)."""
+    where = " · ".join(p for p in (getattr(passage, "provenance", ""), passage.source) if p)
+    meta = f'<div class="rag-card-meta">{esc(where)} · 第 {passage.paragraph} 段 ¶{passage.paragraph}</div>'
+    also_in = getattr(passage, "also_in", ())
+    if also_in:
+        meta += f'<div class="rag-card-meta rag-also-in">也刊于 also printed in: {esc("; ".join(also_in))}</div>'
+    return meta
+
+
 def article_html(passage, lookup: ArticleLookup, quote: str = "") -> str:
-    """The passage's full article, folded, with the passage (and the quote in it) highlighted."""
+    """The passage's full article, folded, with the passage (and the quote in it) highlighted and
+    its sub-headings as headings between its paragraphs."""
     try:
         article, span = lookup(passage)
     except RagError as exc:  # a page gone since indexing must not break the whole panel
@@ -248,28 +262,41 @@ def article_html(passage, lookup: ArticleLookup, quote: str = "") -> str:
     byline = f'<div class="rag-byline">{esc(article.byline)}</div>' if getattr(article, "byline", None) else ""
     return (f'<details class="rag-article"><summary>打开全文 Open full article</summary>'
             f'<div class="rag-article-body"><div class="rag-article-title">{esc(article.headline)}</div>{byline}'
-            f'<div class="rag-article-text">{highlight(article.text, span, inner)}</div></div></details>')
+            f'<div class="rag-article-text">{highlight(article.text, span, inner, _subhead_offsets(article))}'
+            f'</div></div></details>')
 
 
-def highlight(text: str, outer: tuple[int, int] | None, inner: tuple[int, int] | None) -> str:
+def _subhead_offsets(article) -> list[tuple[int, str]]:
+    """(offset in article.text, sub-heading) for each sub-heading (rag.ingest.article.Article.subheads)."""
+    starts, offset = [], 0
+    for paragraph in article.paragraphs:
+        starts.append(offset)
+        offset += len(paragraph) + 2  # article.text joins paragraphs with a blank line
+    return [(starts[i], title) for i, title in getattr(article, "subheads", ()) if i < len(starts)]
+
+
+def highlight(text: str, outer: tuple[int, int] | None, inner: tuple[int, int] | None,
+              headings: Iterable[tuple[int, str]] = ()) -> str:
     """Escaped text with `outer` marked as the passage and `inner` (inside it) as the support.
 
-    Paragraph breaks are kept as <br><br>, so the result holds no blank line.
+    Paragraph breaks are kept as <br><br>, so the result holds no blank line. `headings`,
+    (offset, title) pairs, are shown as a bold line before the text at their offset.
     """
-    cuts: list[tuple[int, str]] = []
+    cuts: list[tuple[int, int, str]] = []  # (offset, rank at that offset, HTML)
     if outer:
-        cuts += [(outer[0], '<mark class="rag-passage">'), (outer[1], "</mark>")]
+        cuts += [(outer[0], 2, '<mark class="rag-passage">'), (outer[1], 0, "</mark>")]
     if inner:
         lo, hi = inner
         if outer:
             lo, hi = max(lo, outer[0]), min(hi, outer[1])
         if lo < hi:
-            cuts += [(lo, '<mark class="rag-support">'), (hi, "</mark>")]
-    # At one offset, closing tags come before opening ones, the inner close before the outer close.
-    order = {'</mark>': 0}
-    cuts.sort(key=lambda c: (c[0], order.get(c[1], 1)))
+            cuts += [(lo, 2, '<mark class="rag-support">'), (hi, 0, "</mark>")]
+    cuts += [(at, 1, f'<strong class="rag-subhead">{esc(title)}</strong><br>') for at, title in headings]
+    # At one offset, marks close first, then a sub-heading, then marks open: a passage starting
+    # at a section's first paragraph is highlighted under its sub-heading, not around it.
+    cuts.sort(key=lambda c: (c[0], c[1]))
     out, pos = [], 0
-    for at, tag in cuts:
+    for at, _, tag in cuts:
         out.append(esc(text[pos:at]))
         out.append(tag)
         pos = at

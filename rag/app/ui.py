@@ -1,10 +1,10 @@
 """The chat window (`rag chat`): a Gradio app that formats what `rag.answer.pipeline` returns.
 
-The only module that imports gradio. Each browser session keeps its own conversation in a
-`gr.State`; the pipelines (index, embedder, LLM) are process-wide and shared by all sessions.
-The sources panel is filled from `Pipeline.stream`'s `Retrieved` event, before the LLM's
-first token, and narrowed to the cited passages when the checked `Answer` arrives; the streamed
-text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
+With `rag.app.controls` (the filter and the upload), the only module that imports gradio. Each
+browser session keeps its own conversation in a `gr.State`; the pipelines (index, embedder, LLM)
+are process-wide and shared by all sessions. The sources panel is filled from `Pipeline.stream`'s
+`Retrieved` event, before the LLM's first token, and narrowed to the cited passages when the checked
+`Answer` arrives; the streamed text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
 
 Concurrency: llama.cpp runs one generation at a time (a lock in `rag.models.llamacpp`), so answering
 several questions at once cannot make the LLM faster. Up to `ANSWER_CONCURRENCY` questions are
@@ -28,11 +28,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 
 import gradio as gr  # noqa: E402
 
-from rag.ingest.articles import ArticleLibrary  # noqa: E402
+from rag.ingest.library import ArticleLibrary  # noqa: E402
 from rag.app.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
 from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
+from rag.app.archive import describe_filter, uploads_allowed  # noqa: E402
+from rag.app.controls import ArchiveControls  # noqa: E402
 from rag.answer.pipeline import Answered, Delta, Pipeline, Retrieved, get_pipeline  # noqa: E402
 from rag.app.validation import (MAX_PASSAGES, Request, check_model, check_passages, check_request,  # noqa: E402
                                 for_caller, missing_arguments)
@@ -49,8 +51,8 @@ EXAMPLES = [
 ANSWER_CONCURRENCY = 8
 STREAM_INTERVAL_S = 0.05  # the least time between two updates of an answer being written
 QUEUE_SIZE = 64
-# The chat takes no files, so Gradio's upload route (open by default, without a size limit) takes
-# none either: anything longer than this is refused with 413.
+# Without the upload (`ChatApp.uploads`; with it: Settings.max_upload_mb) the chat takes no files, so
+# Gradio's upload route (open by default, without a size limit) takes none either: 413 for any.
 MAX_UPLOAD_BYTES = 0
 # System fonts only: the default themes fetch Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Soft(
@@ -83,13 +85,24 @@ def fault_message(exc: Exception) -> str:
 
 class ChatBlocks(gr.Blocks):
     """The app's Blocks: a call that sends fewer values than its endpoint takes is refused like any
-    other bad value (Gradio's own check raises a ValueError: a traceback, and `{"error": null}`)."""
+    other bad value (Gradio's own check raises a ValueError: a traceback, and `{"error": null}`).
+    The filters (`OPTIONAL`) may be left out at the end, as callers from before them do."""
+
+    OPTIONAL = ("date_from", "date_to", "paper")
 
     def validate_inputs(self, block_fn, inputs) -> None:
-        names = [name for name, block in zip(inspect.signature(block_fn.fn).parameters, block_fn.inputs)
-                 if not block.skip_api] if block_fn.fn else []
-        if len(inputs) < len(names):
-            raise refusal(f"/{block_fn.api_name}", missing_arguments(f"/{block_fn.api_name}", names, len(inputs)))
+        blocks, fn = block_fn.inputs, block_fn.fn
+        params = [p for p in inspect.signature(fn).parameters.values()] if fn else []
+        if params and len(inputs) < len(blocks):
+            # gradio_client sends None where the state goes, a plain HTTP call only the values (one
+            # that also sends null for the model, the state's place, reads as gradio_client's).
+            slotted = all(inputs[i] is None for i, b in enumerate(blocks[:len(inputs)]) if b.skip_api)
+            got = [v for v, b in zip(inputs, blocks) if not b.skip_api] if slotted else list(inputs)
+            required = [p.name for p, b in zip(params, blocks) if not b.skip_api and p.name not in self.OPTIONAL]
+            if len(got) < len(required):
+                raise refusal(f"/{block_fn.api_name}", missing_arguments(f"/{block_fn.api_name}", required, len(got)))
+            values = iter(got)  # in place, with the state's slots and the defaults of the values left out
+            inputs[:] = [None if b.skip_api else next(values, p.default) for p, b in zip(params, blocks)]
         super().validate_inputs(block_fn, inputs)
 
 
@@ -97,12 +110,15 @@ class ChatApp:
     """What the chat does, apart from its layout; one per server, shared by every session."""
 
     def __init__(self, settings: Settings, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
-                 concurrency: int = ANSWER_CONCURRENCY):
+                 concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False):
         self.settings = settings
         self.pipeline_for = pipeline_for
         self.concurrency = concurrency
-        self.articles = ArticleLibrary(settings.corpus_dir)
+        self.uploads = uploads  # offer the upload (`rag.app.archive.uploads_allowed`)
+        self.articles = ArticleLibrary(settings.corpus_dir, settings.corpus_format, settings.field_map)
         self.models = model_choices(settings)
+        self.asked = {settings}  # the settings questions were answered with: an upload reloads their pipelines
+        self.archive = ArchiveControls(self)
 
     def settings_for(self, model: str | None = None, passages: int | float | None = None) -> Settings:
         """The settings of one question: the chosen model and number of passages.
@@ -120,14 +136,14 @@ class ChatApp:
 
     # ------------------------------------------------------------------ chat events
 
-    def respond(self, question, turns, model, passages) -> Iterator[tuple]:
+    def respond(self, question, turns, model, passages, date_from="", date_to="", paper=None) -> Iterator[tuple]:
         """Answer one chat message, streaming: yields (chatbot, sources, textbox, turns) updates.
 
-        The page's event: a refused question is a warning (one line in the terminal) and changes
-        nothing, so that the user can edit it.
+        The page's event: a refused question (or filter) is a warning (one line in the terminal)
+        and changes nothing, so that the user can edit it.
         """
         try:
-            request = check_request(self.settings, self.models, question, None, model, passages)
+            request = check_request(self.settings, self.models, question, None, model, passages, date_from, date_to, paper)
         except BadQuestion as exc:
             log.warning("the page's question refused: %s", exc)
             gr.Warning(str(exc))
@@ -135,12 +151,12 @@ class ChatApp:
             return
         yield from self._answer(request, turns)
 
-    def chat(self, question, turns, model, passages) -> Iterator[tuple]:
+    def chat(self, question, turns, model, passages, date_from="", date_to="", paper=None) -> Iterator[tuple]:
         """`/chat`, the page's event as an undocumented API (the load bench's simulated users):
-        the same updates; its values are checked like `/ask`'s, and a refusal is an error the
-        caller receives."""
+        the same updates; its values are checked like `/ask`'s (the filters: dates as text, outlets
+        as a list; they may be left out), and a refusal is an error the caller receives."""
         try:
-            request = check_request(self.settings, self.models, question, None, model, passages)
+            request = check_request(self.settings, self.models, question, None, model, passages, date_from, date_to, paper)
         except BadQuestion as exc:
             raise refusal("/chat", exc) from None
         yield from self._answer(request, turns)
@@ -149,24 +165,27 @@ class ChatApp:
         """The updates of one checked question, after the conversation so far (``turns``)."""
         turns = list(turns or [])
         settings, question = self.settings_for(request.model, request.passages), request.question
+        self.asked.add(settings)
+        where = describe_filter(request.date_from, request.date_to, request.paper)
         history = [(t.question, t.answer.text) for t in turns if t.answer is not None]
         turn = Turn(question, model=settings.llm_model, follow_up=bool(history))
         turns.append(turn)
-        yield self._messages(turns), self._sources(turns), gr.update(value="", interactive=False), turns
-        for sources_changed in self._follow(turn, settings, history):
-            yield (self._messages(turns), self._sources(turns) if sources_changed else gr.skip(),
+        yield self._messages(turns), self._sources(turns, where), gr.update(value="", interactive=False), turns
+        for sources_changed in self._follow(turn, settings, history, request):
+            yield (self._messages(turns), self._sources(turns, where) if sources_changed else gr.skip(),
                    gr.skip(), gr.skip())
         # The full final state once more: the last thing an API client (`/chat`) receives.
-        yield self._messages(turns), self._sources(turns), gr.update(interactive=True), turns
+        yield self._messages(turns), self._sources(turns, where), gr.update(interactive=True), turns
 
-    def _follow(self, turn: Turn, settings: Settings, history) -> Iterator[bool]:
+    def _follow(self, turn: Turn, settings: Settings, history, request: Request | None = None) -> Iterator[bool]:
         """Run the pipeline for one turn, updating it with each event; yields whether the sources
         panel changed. Gradio closes this generator when the user leaves or clears mid-answer,
         which closes the pipeline's stream and so releases the LLM."""
         started = time.perf_counter()
         stream = None
         try:
-            stream = self.pipeline_for(settings).stream(turn.question, history=history or None)
+            stream = self.pipeline_for(settings).stream(turn.question, history=history or None,
+                                                        **(request.filters() if request is not None else {}))
             shown = 0.0
             for event in stream:
                 if isinstance(event, Delta):
@@ -266,8 +285,10 @@ class ChatApp:
             messages.append({"role": "assistant", "content": answer_html(turn, number)})
         return messages
 
-    def _sources(self, turns: list[Turn]) -> str:
-        return sources_html(turns, self.articles.locate)
+    def _sources(self, turns: list[Turn], where: str = "") -> str:
+        """The sources panel, headed by the latest question's filter when it had one."""
+        head = status_html(f"只看 only {where}") if where and turns else ""
+        return head + sources_html(turns, self.articles.locate)
 
     # ------------------------------------------------------------------ layout
 
@@ -285,6 +306,7 @@ class ChatApp:
                                          latex_delimiters=[], buttons=[], feedback_options=None,
                                          placeholder="**用中文或英文提问 · Ask in Chinese or English**",
                                          examples=[{"text": q} for q in EXAMPLES])
+                    filters = self.archive.filter_row()
                     question = gr.Textbox(show_label=False, placeholder="输入问题，按回车 · Type a question, press Enter",
                                           max_lines=4, submit_btn="提问 Ask", elem_id="rag-question", autofocus=True)
                     clear = gr.Button("清空对话 · Clear conversation", size="sm", variant="secondary")
@@ -293,9 +315,10 @@ class ChatApp:
                                             info="qwen-1.5b: better answers · fast: the 0.5B, quicker")
                         passages = gr.Slider(1, MAX_PASSAGES, value=self.settings.llm_passages, step=1,
                                              label="段落数 · Passages the answer reads")
+                    self.archive.upload_row(status)
                 with gr.Column(scale=2, min_width=320):
                     sources = gr.HTML(self._sources([]), elem_id="rag-sources", js_on_load=None)
-            inputs, outputs = [question, turns, model, passages], [chatbot, sources, question, turns]
+            inputs, outputs = [question, turns, model, passages, *filters], [chatbot, sources, question, turns]
             # Raw values, checked by rag.app.validation as `/ask`'s are (the components' own
             # checks would refuse without naming the field, and with a traceback).
             answer_args = dict(concurrency_id="answer", concurrency_limit=self.concurrency, show_progress="hidden",
@@ -309,24 +332,27 @@ class ChatApp:
                                            **answer_args)
             for trigger in (clear.click, chatbot.clear):
                 trigger(self.clear, None, outputs, cancels=[asked, picked], api_visibility="private")
-            demo.load(self.status, None, status, api_visibility="private", show_progress="full")
+            demo.load(self.status, None, status, api_visibility="private", show_progress="full").then(
+                self.archive.outlet_menu, None, filters[2], api_visibility="private", show_progress="hidden")
             gr.api(self.ask, api_name="ask", concurrency_id="answer", concurrency_limit=self.concurrency)
         demo.queue(max_size=QUEUE_SIZE)
+        demo.upload_bytes = self.settings.max_upload_mb << 20 if self.uploads else MAX_UPLOAD_BYTES
         return demo
 
 
 def build_app(settings: Settings | None = None, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
-              concurrency: int = ANSWER_CONCURRENCY) -> gr.Blocks:
+              concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False) -> gr.Blocks:
     """The chat app, not yet serving.
 
     Args:
         settings: configuration; `Settings.from_env()` if None.
         pipeline_for: settings → pipeline (tests pass one with a scripted chat model).
         concurrency: questions answered at once (the LLM itself still generates one at a time).
+        uploads: offer the upload into the corpus (`rag.app.archive.uploads_allowed`).
     Returns:
         The Gradio Blocks; serve it with `launch`.
     """
-    return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency).build()
+    return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency, uploads).build()
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: list[tuple[str, str]] | None = None,
@@ -348,7 +374,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: lis
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, auth=auth, theme=THEME, css=STYLE,
                                 head=HEAD, ssr_mode=False, footer_links=["api", "settings"], quiet=True,
-                                max_file_size=MAX_UPLOAD_BYTES, **tls, **options)
+                                max_file_size=getattr(demo, "upload_bytes", MAX_UPLOAD_BYTES), **tls, **options)
     except OSError as exc:
         raise RagError(f"cannot serve on {host}:{port} ({exc}); pass another --port") from exc
     return url
@@ -368,7 +394,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: l
     print(f"Opening the index (built now, with a progress bar, if missing or stale) and loading the "
           f"LLM {settings.llm_model!r}…", file=out, flush=True)
     get_pipeline(settings).warm()
-    demo = build_app(settings)
+    demo = build_app(settings, uploads=uploads_allowed(host, auth))
     url = launch(demo, host, port, auth, prevent_thread_lock=True, **tls)
     print(f"Ready in {time.perf_counter() - started:.0f} s. Chat open at {url}  (Ctrl+C to stop)", flush=True)
     demo.block_thread()

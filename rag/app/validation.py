@@ -4,8 +4,8 @@ put in the caller's terms.
 Every face that takes questions from other programs (the chat's `/ask` and `/chat`, `rag serve`
 and the MCP tools when they come) builds a `Request` with `check_request` and words its failures
 with `for_caller`. A refusal names the field that is wrong and what it may be — `question: …`,
-`history[2][0]: …`, `passages: …` — and is a `BadQuestion`, the caller's to fix, which the app logs
-as one line. Nothing here imports gradio.
+`history[2][0]: …`, `passages: …`, `date_from: …` — and is a `BadQuestion`, the caller's to fix,
+which the app logs as one line. Nothing here imports gradio.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from numbers import Real
 
 from rag.config import Settings
 from rag.errors import BadQuestion, RagError
+from rag.search.filters import SearchFilter
 from rag.search.retrieve import validate_question
 from rag.textnorm import unencodable_at
 
@@ -27,6 +28,9 @@ MAX_HISTORY_TURNS = 50
 # An earlier answer's length: the app writes at most a few hundred characters (llm_max_tokens),
 # so this leaves room for answers from elsewhere without letting a caller send a book.
 MAX_ANSWER_CHARS = 10_000
+# Outlets one question may be limited to, and the length of a name or a date as typed.
+MAX_OUTLETS = 50
+MAX_FILTER_CHARS = 100
 # What only the operator can act on or should see (the server's RAG_* settings, its files and
 # folders); a message that holds any never reaches a caller.
 _OPERATOR_TERMS = re.compile(r"\bRAG_[A-Z_]+|(?<![\w.~:/])(?:~|/[\w.-]+)/[\w.-]")
@@ -35,16 +39,24 @@ _OPERATOR_TERMS = re.compile(r"\bRAG_[A-Z_]+|(?<![\w.~:/])(?:~|/[\w.-]+)/[\w.-]"
 @dataclass(frozen=True)
 class Request:
     """One question as a caller sent it, checked: the cleaned question, the earlier turns as
-    (question, answer) pairs, the model ("" for the default) and the passages (0 for the default)."""
+    (question, answer) pairs, the model ("" for the default), the passages (0 for the default) and
+    the search filter: dates as typed ("" for none) and outlets."""
 
     question: str
     history: tuple[tuple[str, str], ...] = ()
     model: str = ""
     passages: int = 0
+    date_from: str = ""
+    date_to: str = ""
+    paper: tuple[str, ...] = ()
+
+    def filters(self) -> dict:
+        """The filter as `Pipeline.stream`'s keyword arguments."""
+        return {"date_from": self.date_from, "date_to": self.date_to, "paper": list(self.paper) or None}
 
 
 def check_request(settings: Settings, models: list[str], question, history=None, model=None,
-                  passages=None) -> Request:
+                  passages=None, date_from=None, date_to=None, paper=None) -> Request:
     """The caller's raw values (JSON-decoded or Python) as a checked `Request`.
 
     Args:
@@ -54,6 +66,7 @@ def check_request(settings: Settings, models: list[str], question, history=None,
         history: None or a list of [question, answer] pairs of text.
         model: None or "" for the default, else one of ``models``.
         passages: None or 0 for the default, else a whole number from 1 to MAX_PASSAGES.
+        date_from, date_to, paper: the search filter (`check_filters`); None for none.
     Returns:
         The checked request.
     Raises:
@@ -63,7 +76,45 @@ def check_request(settings: Settings, models: list[str], question, history=None,
         cleaned = validate_question(question, settings)
     except BadQuestion as exc:
         raise BadQuestion(f"question: {exc}") from exc
-    return Request(cleaned, check_history(history, settings), check_model(model, models), check_passages(passages))
+    return Request(cleaned, check_history(history, settings), check_model(model, models), check_passages(passages),
+                   *check_filters(date_from, date_to, paper))
+
+
+def check_filters(date_from=None, date_to=None, paper=None) -> tuple[str, str, tuple[str, ...]]:
+    """The search filter a caller sent: dates as `SearchFilter.parse` reads them, outlet names.
+
+    Args:
+        date_from, date_to: None or text: "2023", "2023-07", "2023-07-28" ("" for none).
+        paper: None, an outlet name (several: comma-separated) or a list of names.
+    Returns:
+        (date_from, date_to, outlets), stripped; ("", "", ()) for no filter.
+    Raises:
+        BadQuestion: naming the field: not text, not a date, a range that ends before it starts,
+            too many outlets or a name too long.
+    """
+    dates = []
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        text = "" if value is None else _text(name, value, MAX_FILTER_CHARS).strip()
+        try:
+            SearchFilter.parse(**{name: text})
+        except BadQuestion as exc:
+            raise BadQuestion(f"{name}: {exc}") from exc
+        dates.append(text)
+    if paper is None or paper == "":
+        outlets: tuple[str, ...] = ()
+    elif isinstance(paper, str):
+        outlets = (_text("paper", paper, MAX_FILTER_CHARS * MAX_OUTLETS),)
+    elif isinstance(paper, (list, tuple)):
+        if len(paper) > MAX_OUTLETS:
+            raise BadQuestion(f"paper: at most {MAX_OUTLETS} outlets, not {len(paper)}")
+        outlets = tuple(_text(f"paper[{n}]", name, MAX_FILTER_CHARS) for n, name in enumerate(paper))
+    else:
+        raise BadQuestion(f"paper: must be an outlet name or a list of them, not {_kind(paper)}")
+    try:
+        SearchFilter.parse(*dates)
+    except BadQuestion as exc:
+        raise BadQuestion(f"date_to: {exc}") from exc
+    return dates[0], dates[1], tuple(o.strip() for o in outlets if o.strip())
 
 
 def check_history(history, settings: Settings) -> tuple[tuple[str, str], ...]:

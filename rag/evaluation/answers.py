@@ -7,8 +7,9 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.evaluation.retrieval import EvalItem, aggregate, write_report
+from rag.evaluation.retrieval import EvalItem, aggregate, article_matches, write_report
 from rag.evaluation.stats import p50_p95
+from rag.script import search_form
 from rag.textnorm import detect_language, match_key
 
 ANSWER_METRICS = ("answer_accuracy", "refusal_accuracy", "false_refusal", "citation_precision",
@@ -16,15 +17,17 @@ ANSWER_METRICS = ("answer_accuracy", "refusal_accuracy", "false_refusal", "citat
 
 
 def is_correct(item: EvalItem, text: str) -> bool:
-    """Every must_contain group has at least one of its strings in the answer (case-insensitive)."""
-    haystack = match_key(text).lower()
-    return all(any(match_key(s).lower() in haystack for s in group) for group in item.must_contain)
+    """Every must_contain group has at least one of its strings in the answer (case-insensitive;
+    an answer in Traditional is compared in its Simplified form, as the gold strings are written)."""
+    haystack = match_key(search_form(text)).lower()
+    return all(any(match_key(search_form(s)).lower() in haystack for s in group) for group in item.must_contain)
 
 
 def citation_correct(item: EvalItem, citation, passages) -> bool:
-    """The cited passage holds gold evidence or belongs to a gold article."""
+    """The cited passage holds gold evidence or belongs to a gold article (or section of one)."""
     passage = next((p for p in passages if p.chunk_id == citation.chunk_id), None)
-    if citation.article in item.article_list:
+    # The passage knows its sub-heading; a citation alone only its headline and label.
+    if any(article_matches(x, gold) for x in (citation, passage) if x is not None for gold in item.article_list):
         return True
     text = match_key(passage.text) if passage is not None else ""
     return any(match_key(e) in text for e in item.evidence_list)
@@ -37,7 +40,10 @@ def score_answer(item: EvalItem, answer) -> dict:
     row = {"id": item.id, "type": item.type, "lang": item.lang, "question": item.question,
            "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
            "raw_answer": answer.raw_text, "ttft_s": answer.timings.get("ttft_s"),
-           "total_s": answer.timings.get("total_s"), "in_language": detect_language(spoken) == item.lang}
+           "total_s": answer.timings.get("total_s"), "in_language": detect_language(spoken) == item.lang,
+           # The citations as a reader sees them: "[n] headline › sub-heading — outlet · date · page".
+           "sources": [f"[{c.n}] {c.label or c.article}" + (f" — {c.provenance}" if c.provenance else "")
+                       for c in answer.citations]}
     if item.answerable:
         good = [citation_correct(item, c, answer.passages) for c in answer.citations]
         row.update(correct=(not answer.abstained) and is_correct(item, answer.text),

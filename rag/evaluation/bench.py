@@ -23,7 +23,7 @@ def retrieval_bench(settings: Settings, questions: list[str], repeat: int = 3) -
     (validate, embed the query, FAISS, BM25, fusion), in process, warm, k=5.
     """
     from rag.models.embedder import load_embedder
-    from rag.search.index import build_index
+    from rag.search.build import build_index
     from rag.search.retrieve import open_searcher, validate_question
 
     embedder = load_embedder(settings)
@@ -241,7 +241,8 @@ def keyword_scale(settings: Settings, documents: int = 100_000, queries: int = 2
     from rag.search.keywords import BM25Index, tokenize
     from rag.textnorm import split_sentences
 
-    chunks = load_corpus(settings.corpus_dir, settings.chunk_max_chars).chunks
+    chunks = load_corpus(settings.corpus_dir, settings.chunk_max_chars, settings.corpus_format,
+                         settings.field_map).chunks
     sentences = [tokenize(s) for c in chunks for s in split_sentences(c.text) if s.strip()]
     rng = random.Random(seed)
     docs = [[t for _ in range(rng.randint(2, 4)) for t in rng.choice(sentences)] for _ in range(documents)]
@@ -279,7 +280,7 @@ def scale_bench(settings: Settings, sizes: list[int], questions: list[str], repe
     import dataclasses
     import resource
 
-    from rag.search.index import build_index, vector_index
+    from rag.search.build import build_index, vector_index
     from rag.models.embedder import load_embedder
     from rag.search.retrieve import open_searcher, validate_question
     from rag.evaluation.synthetic import write_synthetic_corpus

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from rag.textnorm import split_sentences
 
 if TYPE_CHECKING:
-    from rag.ingest.corpus import Article
+    from rag.ingest.article import Article
 
 # Changing how pages are parsed or cut changes chunks and their ids: the index records this and
-# rebuilds. 4: bylines and names may hold Extension A characters (rag.textnorm.CJK).
-CHUNKER_VERSION = "4"
+# rebuilds. 4: bylines and names may hold Extension A characters (rag.textnorm.CJK). 5: article
+# metadata (date, outlet, page…), sub-headings as sections of their story, reprint groups.
+CHUNKER_VERSION = "5"
 MIN_CHUNK_CHARS = 120
 
 
@@ -36,11 +37,28 @@ class Chunk:
     text: str
     kind: str = "article"
     kicker: str | None = None
+    # The article's metadata (rag.ingest.article.Article), carried so search can filter on it and
+    # citations can show it without reading the file again.
+    date: str | None = None
+    date_precision: str = "unknown"
+    paper: str | None = None
+    page: str | None = None
+    section: str | None = None
+    url: str | None = None
+    record: int | None = None
+    headline_source: str = "page"
+    subhead: str | None = None  # the story's sub-heading (小标题) over this chunk
+    group: str | None = None  # reprint group (rag.ingest.reprints): copies of one story share it
+
+    @property
+    def label(self) -> str:
+        """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
+        return f"{self.article} › {self.subhead}" if self.subhead else self.article
 
     @property
     def context_text(self) -> str:
         """The text with its headline in front, as embedded and keyword-indexed."""
-        return f"{self.article}\n{self.text}"
+        return f"{self.label}\n{self.text}"
 
 
 
@@ -91,7 +109,9 @@ def chunk_article(article: Article, max_chars: int = 350) -> list[Chunk]:
     merged: list[list[int]] = []
     for number, start, end in units:
         last = merged[-1] if merged else None
-        if last and (last[2] - last[1] < MIN_CHUNK_CHARS) and end - last[1] <= max_chars:
+        # A chunk stays inside one sub-heading's section, so it is cited under the right one.
+        same_section = last is not None and article.subhead_at(last[0]) == article.subhead_at(number)
+        if last and same_section and (last[2] - last[1] < MIN_CHUNK_CHARS) and end - last[1] <= max_chars:
             last[2] = end
         else:
             merged.append([number, start, end])
@@ -109,5 +129,14 @@ def chunk_article(article: Article, max_chars: int = 350) -> list[Chunk]:
             text=text[start:end],
             kind=article.kind,
             kicker=article.kicker,
+            date=article.date,
+            date_precision=article.date_precision,
+            paper=article.paper,
+            page=article.page,
+            section=article.section,
+            url=article.url,
+            record=article.record,
+            headline_source=article.headline_source,
+            subhead=article.subhead_at(number),
         ))
     return chunks

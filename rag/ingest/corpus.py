@@ -1,23 +1,14 @@
-"""Newspaper pages → articles → paragraph chunks: the newspaper-specific part of the product.
+"""The corpus folder → articles and chunks: every file read by its reader, checksummed.
 
-A page is OCR text of a printed newspaper page (or a bulletin). Lines are broken mid-sentence,
-articles are concatenated, headlines may come before or after the text they head, photo captions
-sit between articles. `parse_page` recovers the articles a reader sees; `chunk_article` cuts them
-into paragraph chunks that never cross an article (`rag.ingest.chunks`).
-
-Decisions worth knowing:
-- Photo captions become small articles of their own (kind "caption"), headed by their first
-  sentence. In OCR order a caption often sits far from the story it illustrates, so attaching it to
-  a neighbour would risk labelling it with the wrong headline.
-- A heading directly followed by another heading is a kicker (引题 or section label such as
-  "市内信息"); it is kept on the article it introduces, not made an article of its own.
-- Headings left with no text at the end of a page are page banners, kept in `Page.banners`.
+Which reader reads a file is decided by `rag.ingest.formats` (OCR page, one article per file with
+front matter, JSON Lines / CSV records, one-article-per-line dumps); `rag.ingest.chunks` cuts the
+articles into the paragraph chunks that are embedded and cited.
 """
+
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,32 +16,10 @@ from rag.errors import CorpusError
 from rag.ingest.chunks import Chunk, chunk_article
 # PAGE_SUFFIXES and page_files are re-exported: rag.ingest.discovery decides what a page is.
 from rag.ingest.discovery import PAGE_SUFFIXES, Refusal, discover_pages, page_files, read_page_bytes  # noqa: F401
-from rag.ingest.pagelayout import Item, classify_lines
-from rag.textnorm import CJK_RE, cjk_ratio, split_sentences
-
-@dataclass(frozen=True)
-class Article:
-    """One article as a reader sees it on the page."""
-
-    source: str
-    number: int
-    headline: str
-    kind: str  # "article", "bulletin", "caption" or "notice"
-    paragraphs: tuple[str, ...]
-    kicker: str | None = None
-    byline: str | None = None
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(self.paragraphs)
-
-
-@dataclass
-class Page:
-    source: str
-    articles: list[Article]
-    banners: list[str] = field(default_factory=list)
-
+from rag.ingest.article import Article, Page
+from rag.ingest.formats import check_format, read_file
+from rag.ingest.records import parse_field_map
+from rag.textnorm import CJK_RE, cjk_ratio
 
 @dataclass
 class Corpus:
@@ -59,6 +28,9 @@ class Corpus:
     skipped: list[tuple[str, str]]
     checksum: str
     refused: list[Refusal] = field(default_factory=list)  # links, FIFOs, devices: never opened
+    # (file, what was left out of it) for files that were read: records without a body, invalid
+    # JSON lines, dates not read (rag.ingest.records); the file's other articles are in.
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def articles(self) -> list[Article]:
@@ -79,9 +51,16 @@ def read_page(path: Path, folder: Path | None = None) -> str:
     """
     data = read_page_bytes(path, folder)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    else:
+        # Valid UTF-8 may still be binary (zeros, UTF-16 without a BOM); no text holds a NUL.
+        if "\x00" not in text:
+            return text
+        raise CorpusError(f"{path.name} holds NUL bytes: it is a binary file{_binary_kind(data)}, or UTF-16 without "
+                          f"a byte-order mark, not text; convert it (e.g. `iconv -f UTF-16LE -t UTF-8 {path.name} > "
+                          f"fixed.txt`) or take it out of the corpus, then run `rag index` again")
     # Other encodings decode almost any bytes; accept them only when the result reads as Chinese.
     encodings = ["utf-16"] if data.startswith((b"\xff\xfe", b"\xfe\xff")) else []
     for encoding in encodings + ["gb18030"]:
@@ -92,9 +71,19 @@ def read_page(path: Path, folder: Path | None = None) -> str:
         if _reads_as_chinese(text):
             return text
     raise CorpusError(
-        f"{path.name} is not UTF-8 or GB18030 text; convert it, e.g. "
+        f"{path.name} is not UTF-8 or GB18030 text{_binary_kind(data)}; convert it, e.g. "
         f"`iconv -f BIG5 -t UTF-8 {path.name} > fixed.txt`, then run `rag index` again"
     )
+
+
+# What a binary file renamed .txt or .csv most often is, told by its first bytes.
+_MAGIC = ((b"%PDF", "a PDF: `pdftotext` it"), (b"PK\x03\x04", "a ZIP archive, as .xlsx and .docx files are: "
+           "save it as CSV or text"), (b"\xd0\xcf\x11\xe0", "an old Word or Excel file: save it as CSV or text"),
+          (b"\x1f\x8b", "gzip-compressed: unpack it"))
+
+
+def _binary_kind(data: bytes) -> str:
+    return next((f" (it is {what})" for magic, what in _MAGIC if data.startswith(magic)), "")
 
 
 def _reads_as_chinese(text: str) -> bool:
@@ -128,31 +117,43 @@ def corpus_checksum(files: list[Path], folder: Path, refused: list[Refusal] = ()
     return digest.hexdigest()
 
 
-def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
-    """Read every page under folder into articles and chunks.
+def load_corpus(folder: Path, max_chars: int = 350, fmt: str = "auto", field_map: str = "") -> Corpus:
+    """Read every file under folder into articles and chunks, each with its reader.
 
     Args:
         folder: the corpus folder (`seeds/`).
         max_chars: the longest chunk, in characters.
+        fmt: "auto" (each file's format detected) or one format for every file
+            (`rag.ingest.formats.FORMATS`; `Settings.corpus_format`).
+        field_map: record field names, "body=内容,title=标题" (`Settings.field_map`).
     Returns:
-        The corpus; unreadable pages are listed in `.skipped` with the reason, and links, FIFOs
-        and other files that are not regular files inside the folder in `.refused` (never opened).
+        The corpus; unreadable files and files of a format no reader reads are listed in
+        `.skipped` with the reason, records left out of files that were read in `.problems`, and
+        links, FIFOs and other files that are not regular files inside the folder in `.refused`
+        (never opened).
     Raises:
-        CorpusError: the folder is missing or holds no readable page.
+        CorpusError: the folder is missing or holds no readable page, or fmt or field_map is
+            malformed (once, not once per file).
     """
+    check_format(fmt)
+    parse_field_map(field_map)
     found = discover_pages(folder)
     files = found.pages
     if not files:
         refused = "".join(f"; refused {r.file}: {r.reason}" for r in found.refused)
-        raise CorpusError(f"no pages (.txt or .md) in {folder}{refused}; add newspaper pages, then run `rag index`")
-    pages, chunks, skipped = [], [], []
+        unread = "".join(f"; skipped {name}: {reason}" for name, reason in found.skipped)
+        raise CorpusError(f"no pages (.txt, .md) or records (.jsonl, .json, .csv, .tsv) in {folder}{refused}"
+                          f"{unread}; add newspaper pages or records, then run `rag index`")
+    pages, chunks, skipped, problems = [], [], list(found.skipped), []
     for path in files:
         name = str(path.relative_to(folder))
+        notes: list[str] = []
         try:
-            page = parse_page(read_page(path, folder), name)
+            page = read_file(read_page(path, folder), name, fmt, field_map, problems=notes)
         except CorpusError as exc:
             skipped.append((name, str(exc)))
             continue
+        problems.extend((name, note) for note in notes)
         if not page.articles:
             skipped.append((name, f"{name} holds no text"))
             continue
@@ -162,171 +163,6 @@ def load_corpus(folder: Path, max_chars: int = 350) -> Corpus:
     if not pages:
         reasons = "; ".join([reason for _, reason in skipped] + [f"refused {r.file}: {r.reason}" for r in found.refused])
         raise CorpusError(f"no readable page in {folder}: {reasons}")
-    return Corpus(pages, chunks, skipped, corpus_checksum(files, folder, found.refused), found.refused)
+    return Corpus(pages, chunks, skipped, corpus_checksum(files, folder, found.refused), found.refused, problems)
 
 
-# --------------------------------------------------------------------------- articles
-
-
-@dataclass
-class _Draft:
-    headline: str | None
-    kind: str
-    pos: int
-    kicker: str | None = None
-    byline: str | None = None
-    paragraphs: list[str] = field(default_factory=list)
-
-
-def first_sentence(text: str, limit: int = 40) -> str:
-    """A headline for an article that has none: its first sentence, without the full stop."""
-    sentence = split_sentences(text)[0] if text else ""
-    sentence = sentence.strip().rstrip("。；！？…").strip()
-    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
-
-
-def parse_page(text: str, source: str) -> Page:
-    """Recover the articles of one page.
-
-    Args:
-        text: the decoded page.
-        source: the page's file name, carried by every article.
-    Returns:
-        The page with its articles numbered in reading order (1, 2, …).
-    """
-    items = classify_lines(text)
-    content = [it for it in items if it.role in ("heading", "para", "bullet", "notice")]
-    headings_after = bool(content) and content[0].role == "para" and content[-1].role == "heading"
-    if headings_after:
-        drafts, banners = _assemble_headings_after(items)
-    else:
-        drafts, banners = _assemble_headings_before(items)
-    drafts = [d for d in drafts if d.paragraphs]
-    drafts.sort(key=lambda d: d.pos)
-    articles = []
-    for number, d in enumerate(drafts, start=1):
-        headline = d.headline or first_sentence(d.paragraphs[0])
-        articles.append(Article(source, number, headline, d.kind, tuple(d.paragraphs), d.kicker, d.byline))
-    return Page(source, articles, banners)
-
-
-def _caption(item: Item) -> _Draft:
-    return _Draft(first_sentence(item.text), "caption", item.pos, byline=item.credit, paragraphs=[item.text])
-
-
-def _assemble_headings_before(items: list[Item]) -> tuple[list[_Draft], list[str]]:
-    """The usual layout: a headline (maybe with kicker and byline) and then its text."""
-    drafts: list[_Draft] = []
-    pending: list[Item] = []  # headings not yet followed by text
-    current: _Draft | None = None
-    bullet_section: str | None = None
-
-    def open_from_pending(pos: int, kind: str = "article") -> _Draft:
-        nonlocal pending
-        headline = pending[-1].text if pending else None
-        kicker = " ".join(h.text for h in pending[:-1]) or None
-        draft = _Draft(headline, kind, pending[0].pos if pending else pos, kicker)
-        pending = []
-        drafts.append(draft)
-        return draft
-
-    for item in items:
-        if item.role == "heading":
-            pending.append(item)
-        elif item.role == "byline" and pending:
-            current = open_from_pending(item.pos)
-            current.byline = item.text
-        elif item.role in ("byline", "endcredit") and current is not None:
-            current.byline = f"{current.byline} {item.text}" if current.byline else item.text
-        elif item.role == "caption":
-            drafts.append(_caption(item))
-        elif item.role == "bullet":
-            if pending:
-                bullet_section = " ".join(h.text for h in pending)
-                pending = []
-            current = _Draft(first_sentence(item.text, 60), "bulletin", item.pos, bullet_section)
-            current.byline = item.credit
-            current.paragraphs.append(item.text)
-            drafts.append(current)
-        elif item.role == "notice":
-            if current is None or current.kind != "notice" or pending:
-                pending = []
-                current = _Draft(first_sentence(item.text), "notice", item.pos)
-                drafts.append(current)
-            current.paragraphs.append(item.text)
-        elif item.role == "para":
-            if pending:
-                current = open_from_pending(item.pos)
-                bullet_section = None
-            elif current is None or current.kind in ("notice",):
-                current = _Draft(None, "article", item.pos)
-                drafts.append(current)
-            current.paragraphs.append(item.text)
-    return drafts, [h.text for h in pending]
-
-
-def _assemble_headings_after(items: list[Item]) -> tuple[list[_Draft], list[str]]:
-    """OCR that printed each section's heading after its text (seed 000's layout).
-
-    A heading labels the text run just before it. Headings that follow another heading label
-    nothing by position; each is matched to the run whose paragraphs share most of its words,
-    splitting that run where the two headings' vocabularies part.
-    """
-    runs: list[list[Item]] = [[]]
-    labels: list[Item | None] = []
-    dangling: list[Item] = []
-    drafts: list[_Draft] = []
-    for item in items:
-        if item.role == "para":
-            runs[-1].append(item)
-        elif item.role == "heading":
-            if runs[-1]:
-                labels.append(item)
-                runs.append([])
-            else:
-                dangling.append(item)
-        elif item.role == "caption":
-            drafts.append(_caption(item))
-    if not runs[-1]:
-        runs.pop()
-    labels += [None] * (len(runs) - len(labels))
-    sections = list(zip(runs, labels))
-    banners = []
-    for heading in dangling:
-        best = _best_split(sections, heading)
-        if best is None:
-            banners.append(heading.text)
-            continue
-        index, cut, heading_first = best
-        paras, label = sections[index]
-        first, second = (heading, label) if heading_first else (label, heading)
-        sections[index : index + 1] = [(paras[:cut], first), (paras[cut:], second)]
-    for paras, label in sections:
-        draft = _Draft(label.text if label else None, "article", paras[0].pos)
-        draft.paragraphs = [p.text for p in paras]
-        drafts.append(draft)
-    return drafts, banners
-
-
-def _bigrams(text: str) -> set[str]:
-    chars = re.sub(r"[^\w]", "", text)
-    return {chars[i : i + 2] for i in range(len(chars) - 1)}
-
-
-def _best_split(sections, heading: Item):
-    """Where a heading without text fits best: (section, cut, heading_first) or None."""
-    grams = _bigrams(heading.text)
-    best, best_gain = None, 0
-    for index, (paras, label) in enumerate(sections):
-        label_grams = _bigrams(label.text) if label else set()
-        mine = [len(grams & _bigrams(p.text)) for p in paras]
-        theirs = [len(label_grams & _bigrams(p.text)) for p in paras]
-        whole = sum(theirs)
-        for cut in range(1, len(paras)):
-            for heading_first in (False, True):
-                head, tail = (mine, theirs) if heading_first else (theirs, mine)
-                gain = sum(head[:cut]) + sum(tail[cut:]) - whole
-                # Strictly better only: ties keep the earliest cut, where sections usually start.
-                if gain > best_gain:
-                    best, best_gain = (index, cut, heading_first), gain
-    return best

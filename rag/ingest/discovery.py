@@ -3,9 +3,12 @@
 Every reader of the corpus goes through here — `load_corpus` and `rag index`, the index's
 staleness check (`open_searcher`), the chat's article view (`ArticleLibrary`), the stock
 baseline, and what the archive formats, `rag add` and uploads bring next (`check_page` for one
-path). A page is a *regular file* with a page suffix (.txt, .md), not hidden, whose resolved path
-lies inside the corpus folder. Everything else that looks like a page is refused, with the
-reason, and never opened:
+path). A page (any corpus file) is a *regular file* with a suffix some reader reads (.txt, .md,
+.jsonl, .ndjson, .json, .csv, .tsv: `rag.ingest.formats.SUFFIX_FORMATS`), not hidden, whose
+resolved path lies inside the corpus folder. A regular file with another suffix (.pdf, .docx…)
+is not opened either but *skipped*, with what to convert it to (`Discovery.skipped`): it is no
+danger, so it is no refusal and no part of the corpus checksum. Everything else that looks like
+a page is refused, with the reason, and never opened:
 
 - **Links, all of them.** A link leaving the corpus (`902_passwd.txt -> /etc/passwd`) would put a
   file the corpus never held into the index and the sources panel. A link that stays inside is
@@ -26,12 +29,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.ingest.formats import SUFFIX_FORMATS, unread_reason
 
-PAGE_SUFFIXES = (".txt", ".md")
+PAGE_SUFFIXES = tuple(SUFFIX_FORMATS)  # every suffix a reader reads; the name is from when all were pages
 _LINK_FIX = "links are not followed; copy the page into the corpus folder instead"
 _SPECIAL_FIX = "not opened; only regular files are read as pages"
 
@@ -58,6 +62,8 @@ class Discovery:
 
     pages: list[Path]
     refused: list[Refusal]
+    # (file, reason) for regular files with a suffix no reader reads: never opened, not refused.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def is_page_name(name: str) -> bool:
@@ -71,8 +77,9 @@ def discover_pages(folder: Path) -> Discovery:
     Args:
         folder: the corpus folder (itself may be a link: the user named it).
     Returns:
-        The pages sorted by path, and a `Refusal` for every link, FIFO, device, socket or other
-        non-regular file named like a page, and every link to a folder (not descended into).
+        The pages sorted by path, a `Refusal` for every link, FIFO, device, socket or other
+        non-regular file named like a page, and every link to a folder (not descended into), and
+        the regular files with a suffix no reader reads, skipped with the reason.
     Raises:
         CorpusError: the folder does not exist.
     """
@@ -80,7 +87,7 @@ def discover_pages(folder: Path) -> Discovery:
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {folder} does not exist; create it and put .txt pages in it")
     root = folder.resolve()
-    pages, refused = [], []
+    pages, refused, skipped = [], [], []
     pending = [folder]
     while pending:
         current = pending.pop()
@@ -103,7 +110,9 @@ def discover_pages(folder: Path) -> Discovery:
                     pages.append(path)
                 else:
                     refused.append(refusal)
-    return Discovery(sorted(pages), sorted(refused, key=lambda r: r.file))
+            elif not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                skipped.append((_name(path, folder), unread_reason(entry.name)))
+    return Discovery(sorted(pages), sorted(refused, key=lambda r: r.file), sorted(skipped))
 
 
 def page_files(folder: Path) -> list[Path]:

@@ -10,18 +10,12 @@ Layout under the index folder (`vectorstore/`):
     build-<time>/chunks.jsonl    one chunk per line, with its BM25 tokens and pinyin tokens
     build-<time>/glossary.json   English → corpus words, from CC-CEDICT (see rag.search.crossling)
 
-No pickle anywhere. A crash mid-build leaves a `.tmp-*` folder behind and `current` untouched.
-Vectors are also kept by text in the embedding cache (`rag.search.embedcache`), so a rebuild embeds only
-new or changed text and an interrupted build resumes.
+No pickle anywhere. Building is `rag.search.build`; this module loads and checks what it wrote.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,15 +23,16 @@ import numpy as np
 
 from rag.config import Settings
 from rag.ingest.chunks import CHUNKER_VERSION, Chunk
-from rag.ingest.corpus import Corpus, load_corpus
-from rag.errors import IndexMismatch, IndexNotBuilt, RagError
-from rag.search.crossling import build_glossary, pinyin_tokens, syllables_of
-from rag.search.embedcache import EmbeddingCache
-from rag.search.keywords import TOKENIZER_ID, BM25Index, tokenize
-from rag.files import make_staging_folder, point_symlink, publish_folder, sha256_file, sync_files, timestamp
+from rag.errors import IndexMismatch, IndexNotBuilt
+from rag.search.crossling import syllables_of
+from rag.search.filters import chunk_day_span, outlet_key
+from rag.search.keywords import TOKENIZER_ID, BM25Index
+from rag.files import sha256_file
 from rag.textnorm import split_sentences
 
-FORMAT_VERSION = 2
+# 3: chunks carry article metadata (date, outlet, page, sub-heading, reprint group); an index of
+# format 2 is rebuilt, never read as if it had none.
+FORMAT_VERSION = 3
 HNSW_EF_SEARCH = 128  # candidates an HNSW search visits: recall against speed
 MANIFEST = "manifest.json"
 FAISS_FILE = "faiss.index"
@@ -77,6 +72,40 @@ class HybridIndex:
             self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         return self._positions.get(chunk_id)
 
+    @property
+    def day_spans(self) -> np.ndarray:
+        """(n, 2) first and last ordinal day of each chunk's date, -1 where it cannot be placed."""
+        if not hasattr(self, "_spans"):
+            spans = [chunk_day_span(c.date, c.date_precision) or (-1, -1) for c in self.chunks]
+            self._spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        return self._spans
+
+    @property
+    def outlet_keys(self) -> np.ndarray:
+        """Each chunk's outlet as filters compare it ("" where unknown)."""
+        if not hasattr(self, "_outlets"):
+            self._outlets = np.asarray([outlet_key(c.paper) for c in self.chunks], dtype=object)
+        return self._outlets
+
+    def article_chunks(self, source: str, article_no: int) -> list[Chunk]:
+        """The chunks of one article, in order."""
+        if not hasattr(self, "_by_article"):
+            by_article: dict[tuple, list[Chunk]] = {}
+            for c in self.chunks:
+                by_article.setdefault((c.source, c.article_no), []).append(c)
+            self._by_article = by_article
+        return list(self._by_article.get((source, article_no), []))
+
+    def group_members(self, group: str | None) -> list[Chunk]:
+        """One chunk (the first) of each article in a reprint group, earliest first (dated before undated)."""
+        if not hasattr(self, "_groups"):
+            groups: dict[str, dict[tuple, Chunk]] = {}
+            for c in self.chunks:
+                if c.group:
+                    groups.setdefault(c.group, {}).setdefault((c.source, c.article_no), c)
+            self._groups = {g: sorted(m.values(), key=_date_order) for g, m in groups.items()}
+        return list(self._groups.get(group, [])) if group else []
+
     def chunk_pinyin(self, chunk_id: str) -> list[str]:
         """The pinyin tokens stored for a chunk at build time ([] if unknown or none kept)."""
         i = self.position(chunk_id)
@@ -87,6 +116,8 @@ class HybridIndex:
         m = self.manifest
         counts = m.get("counts", {})
         return IndexStatus(pages=counts.get("pages", 0), articles=counts.get("articles", 0),
+                           outlets=counts.get("outlets", 0), first_date=m.get("dates", {}).get("first"),
+                           last_date=m.get("dates", {}).get("last"), reprint_groups=counts.get("reprint_groups", 0),
                            chunks=counts.get("chunks", len(self.chunks)), sentences=counts.get("sentences", 0),
                            embedded=counts.get("embedded", 0),
                            embedder=m.get("embedder", {}).get("name", "?"), dimension=int(m.get("dimension", 0)),
@@ -101,6 +132,10 @@ class IndexStatus:
 
     pages: int
     articles: int
+    outlets: int
+    first_date: str | None  # the archive's date span (dated articles only)
+    last_date: str | None
+    reprint_groups: int
     chunks: int
     sentences: int  # embedded one by one for the excerpts and English questions
     embedded: int  # texts embedded by the build that made it (the rest came from the cache)
@@ -119,199 +154,16 @@ def _faiss():
     return faiss
 
 
-def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
-                progress: bool = True, reuse: bool = True) -> tuple[HybridIndex, Corpus]:
-    """Build the index for the corpus folder and swap it in atomically.
-
-    Args:
-        settings: where the corpus and index live, which embedder to use.
-        embedder: an object with `embed_passages`, `dim` and `spec`; loaded from settings if None.
-        corpus: an already loaded corpus (else read from `settings.corpus_dir`).
-        progress: show a progress bar while embedding.
-        reuse: take the vectors of texts embedded before from the embedding cache
-            (`rag.search.embedcache`) and save new ones there; False embeds everything (benchmarks).
-    Returns:
-        The loaded new index and the corpus it was built from.
-    """
-    started = time.perf_counter()
-    if embedder is None:
-        from rag.models.embedder import load_embedder
-
-        embedder = load_embedder(settings)
-    if corpus is None:
-        corpus = load_corpus(settings.corpus_dir, settings.chunk_max_chars)
-    chunks = corpus.chunks
-    sentences, owners = _sentences(chunks)
-    tokens, pinyin, keyword_index, glossary = _keyword_side(chunks, progress)
-    chunk_vectors, sentence_vectors, embedded = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
-    dense = vector_index(chunk_vectors, settings.hnsw_from)
-    sentence_index = vector_index(sentence_vectors, settings.hnsw_from)
-
-    root = settings.index_dir
-    tmp = final = None
-    try:
-        tmp = _new_build_folder(root)
-        _write_parts(tmp, dense, sentence_index, owners, glossary, chunks, tokens, pinyin)
-        manifest = _manifest(settings, embedder, corpus, tmp, started,
-                             {"embedded": embedded, "sentences": len(sentences), "glossary": len(glossary)})
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        sync_files(tmp)
-        final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
-        publish_folder(tmp, final)
-        point_symlink(root / CURRENT, final.name)  # readers see the old build or the new, never half
-    except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
-        for leftover in (tmp, final):
-            if leftover is not None:
-                shutil.rmtree(leftover, ignore_errors=True)
-        raise RagError(f"could not write the index under {root} ({exc}); the previous index is unchanged. "
-                       f"Free disk space (or fix permissions) and run `rag index` again.") from exc
-    _remove_old_builds(root, keep=final.name)
-    index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,
-                        np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary)
-    return index, corpus
-
-
-def _new_build_folder(root: Path) -> Path:
-    """An empty temporary folder for a build under ``root``, named for this process."""
-    return make_staging_folder(root, prefix=f".tmp-{os.getpid()}-")  # the pid: see _tmp_in_use
-
-
-def _write_parts(folder: Path, dense, sentence_index, owners: list[int], glossary: dict,
-                 chunks: list[Chunk], tokens: list, pinyin: list) -> None:
-    """Write every file of a build but the manifest (which holds their checksums)."""
-    faiss = _faiss()
-    faiss.write_index(dense, str(folder / FAISS_FILE))
-    faiss.write_index(sentence_index, str(folder / SENTENCES_FILE))
-    (folder / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
-    (folder / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
-    with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as out:
-        for chunk, toks, pys in zip(chunks, tokens, pinyin):
-            row = {**dataclasses.asdict(chunk), "tokens": toks, "pinyin": pys}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, started: float, counts: dict) -> dict:
-    """What the build in ``folder`` was made from and holds; ``counts``: embedded, sentences, glossary."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
-        "dimension": int(embedder.dim),
-        "chunker_version": CHUNKER_VERSION,
-        "chunk_max_chars": settings.chunk_max_chars,
-        "tokenizer": TOKENIZER_ID,
-        "corpus_checksum": corpus.checksum,
-        "corpus_dir": str(settings.corpus_dir),
-        "counts": {"pages": len(corpus.pages), "articles": len(corpus.articles), "chunks": len(corpus.chunks),
-                   **counts, "skipped": len(corpus.skipped), "refused": len(corpus.refused)},
-        "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
-        "refused": [{"file": r.file, "kind": r.kind, "reason": r.reason} for r in corpus.refused],
-        "files": {name: sha256_file(folder / name)
-                  for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
-        "built_at": timestamp(),
-        "build_seconds": round(time.perf_counter() - started, 3),
-    }
-
-
-def vector_index(vectors: np.ndarray, hnsw_from: int):
-    """An inner-product FAISS index over ``vectors``: exact (Flat) below ``hnsw_from`` rows, HNSW
-    (M 32) from there on, where exact search stops being cheap (`rag bench --scale` measures
-    both, with HNSW's recall against Flat)."""
-    faiss = _faiss()
-    dim = int(vectors.shape[1])
-    if len(vectors) >= hnsw_from:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    else:
-        index = faiss.IndexFlatIP(dim)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
-    """Chunk and sentence vectors, L2-normalised, from one embedding pass (of the texts not in the
-    embedding cache, when ``reuse``), and how many texts were embedded.
-
-    A chunk with sentence vectors is not embedded again as a whole: its vector is the normalised
-    sum of its sentences' vectors and its headline's. That halves the embedding work of a build
-    (the measured retrieval figures are in eval/reports/). One-sentence chunks are embedded whole.
-    """
-    has_sentences = set(owners)
-    whole = [i for i in range(len(chunks)) if i not in has_sentences]
-    headlines = sorted({chunks[i].article for i in has_sentences})
-    texts = [chunks[i].context_text for i in whole] + headlines + sentences
-    embedded = len(texts)
-    if reuse:
-        cache = EmbeddingCache.for_embedder(settings.cache_dir, embedder.spec)
-        before = len(cache.vectors)
-        vectors = cache.embed(embedder, texts, settings.embed_batch_size, progress)
-        embedded = len(cache.vectors) - before
-    else:
-        vectors = np.ascontiguousarray(embedder.embed_passages(
-            texts, batch_size=settings.embed_batch_size, show_progress=progress), dtype=np.float32)
-    faiss = _faiss()
-    faiss.normalize_L2(vectors)
-    chunk_vectors = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
-    chunk_vectors[whole] = vectors[: len(whole)]
-    headline_vectors = dict(zip(headlines, vectors[len(whole): len(whole) + len(headlines)]))
-    sentence_vectors = vectors[len(whole) + len(headlines):]
-    np.add.at(chunk_vectors, np.asarray(owners, dtype=np.int64), sentence_vectors)
-    for i in has_sentences:
-        chunk_vectors[i] += headline_vectors[chunks[i].article]
-    faiss.normalize_L2(chunk_vectors)
-    return chunk_vectors, np.ascontiguousarray(sentence_vectors), embedded
-
-
-def _keyword_side(chunks: list[Chunk], progress: bool = False):
-    """jieba tokens, pinyin tokens, the BM25 index and the glossary of the chunks."""
-    from tqdm import tqdm
-
-    tokens, pinyin = [], []
-    for c in tqdm(chunks, desc="keywords", unit="chunk", disable=not progress or len(chunks) < 2000):
-        tokens.append(tokenize(c.context_text))
-        pinyin.append(pinyin_tokens(c.context_text))
-    keyword_index = BM25Index(tokens)
-    return tokens, pinyin, keyword_index, build_glossary(keyword_index.vocabulary)
-
-
-def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
-    """The sentences of multi-sentence chunks and the numbers of their chunks.
-
-    Matching a question against single sentences as well as whole chunks helps most where a
-    long passage's vector is dominated by other topics, as for English questions.
-    """
-    pairs = [(sentence, number) for number, chunk in enumerate(chunks) for sentence in chunk_sentences(chunk.text)]
-    return [sentence for sentence, _ in pairs], [number for _, number in pairs]
-
-
 def chunk_sentences(text: str) -> list[str]:
     """The sentences of a chunk that get vectors of their own (none for a one-sentence chunk)."""
     parts = [s.strip() for s in split_sentences(text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
     return parts if len(parts) >= 2 else []
 
 
-def _remove_old_builds(root: Path, keep: str) -> None:
-    for path in root.iterdir():
-        if path.is_dir() and not path.is_symlink() and path.name != keep and (
-                path.name.startswith("build-") or path.name.startswith(".tmp-")):
-            if path.name.startswith(".tmp-") and _tmp_in_use(path):
-                continue
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _tmp_in_use(path: Path) -> bool:
-    """A temporary build folder of a process that is still running is left alone."""
-    try:
-        pid = int(path.name.split("-")[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+def _date_order(chunk: Chunk) -> tuple:
+    """Earliest first; month-precision dates before the days of their month; undated last."""
+    span = chunk_day_span(chunk.date, chunk.date_precision)
+    return (0, span[0]) if span else (1, 0)
 
 
 def read_manifest(settings: Settings) -> dict:
@@ -343,6 +195,9 @@ def check_fresh(manifest: dict, settings: Settings, embedder_spec, corpus_checks
         problems.append("it was built by an older version of the chunker")
     if manifest.get("chunk_max_chars") != settings.chunk_max_chars:
         problems.append(f"it was built with chunks of {manifest.get('chunk_max_chars')} characters")
+    if (manifest.get("corpus_format"), manifest.get("field_map")) != (settings.corpus_format, settings.field_map):
+        problems.append(f"it was built reading the files as {manifest.get('corpus_format')!r} with field map "
+                        f"{manifest.get('field_map')!r}")
     if corpus_checksum is not None and manifest.get("corpus_checksum") != corpus_checksum:
         problems.append(f"the pages in {settings.corpus_dir} changed since it was built")
     if problems:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import unicodedata
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -22,13 +20,18 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.config import Settings
+from rag.ingest.article import display_date
 from rag.ingest.corpus import corpus_checksum
 from rag.ingest.discovery import discover_pages
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt
-from rag.search.index import HybridIndex, build_index, chunk_sentences, load_index
+from rag.script import search_form
+from rag.search.build import build_index
+from rag.search.filters import SearchFilter
+from rag.search.index import HNSW_EF_SEARCH, HybridIndex, chunk_sentences, load_index
 from rag.search.crossling import romanised_name_tokens, translate
 from rag.search.keywords import tokenize
-from rag.textnorm import unencodable_at
+# Passage and validate_question live in rag.search.passage; importers take them from here too.
+from rag.search.passage import Passage, passage_from_chunk, validate_question  # noqa: F401
 
 MAX_K = 50
 # Weight of the Chinese keyword score when every question token is known to the keyword index.
@@ -39,32 +42,9 @@ TRANSLATION_WEIGHT = 0.3
 PINYIN_WEIGHT = 0.3
 # The keyword signals together never outweigh the dense similarity by more than this.
 MAX_KEYWORD_WEIGHT = 0.6
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with where it comes from and how it scored."""
-
-    text: str
-    article: str
-    source: str
-    paragraph: int
-    score: float
-    chunk_id: str
-    article_no: int
-    kind: str
-    kicker: str | None
-    start: int
-    end: int
-    dense_score: float
-    keyword_score: float
-    rank: int
-
-    def to_document(self) -> Document:
-        """The passage as a LangChain Document (text as page_content, the rest as metadata)."""
-        metadata = asdict(self)
-        text = metadata.pop("text")
-        return Document(page_content=text, metadata=metadata, id=self.chunk_id)
+# Below this share of the index a filtered dense search scores the allowed vectors directly: an
+# HNSW graph searched with a selective filter finds too few of them.
+EXACT_BELOW_SHARE = 0.1
 
 
 def _top(scores: np.ndarray, depth: int) -> np.ndarray:
@@ -73,36 +53,6 @@ def _top(scores: np.ndarray, depth: int) -> np.ndarray:
         return np.argsort(-scores, kind="stable")
     top = np.argpartition(-scores, depth - 1)[:depth]
     return top[np.argsort(-scores[top], kind="stable")]
-
-
-def validate_question(question, settings: Settings) -> str:
-    """Clean a question and reject what cannot be searched.
-
-    Raises:
-        BadQuestion: not text (or holding a lone surrogate), empty, or longer than
-            settings.max_question_chars.
-    """
-    if isinstance(question, bytes):
-        try:
-            question = question.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadQuestion("the question is not valid UTF-8 text; send it as UTF-8") from exc
-    if not isinstance(question, str):
-        raise BadQuestion(f"the question must be text, not {type(question).__name__}")
-    if (at := unencodable_at(question)) is not None:  # it would fail inside the embedder's tokenizer
-        raise BadQuestion(f"the question holds a lone surrogate (U+{ord(question[at]):04X}) at character "
-                          f"{at + 1}, which is not text; send the question as UTF-8 text")
-    cleaned = "".join(ch for ch in unicodedata.normalize("NFC", question)
-                      if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise BadQuestion("the question is empty; type a question about the newspaper pages")
-    if not any(ch.isalnum() for ch in cleaned):
-        raise BadQuestion("the question has no words, only punctuation or symbols; type a question")
-    if len(cleaned) > settings.max_question_chars:
-        raise BadQuestion(f"the question is {len(cleaned):,} characters long; the limit is "
-                          f"{settings.max_question_chars:,} — ask about one thing at a time")
-    return cleaned
 
 
 class HybridSearcher:
@@ -116,22 +66,33 @@ class HybridSearcher:
         self._recent: dict[str, np.ndarray] = {}
         self.fingerprint: tuple = ()
 
-    def search(self, question: str, k: int = 5) -> list[Passage]:
-        """The k best passages for an already validated question."""
+    def search(self, question: str, k: int = 5, filters: SearchFilter | None = None) -> list[Passage]:
+        """The k best passages for an already validated question, one per reprint group.
+
+        Args:
+            question: validated (`validate_question`); Traditional is searched in Simplified form.
+            k: 1–50.
+            filters: dates and outlets the passages must have; applied inside the search, so a
+                filter that leaves three articles still returns them.
+        """
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
         index = self.index
+        question = search_form(question)
         n = len(index.chunks)
-        if n == 0:
+        allowed = filters.mask(index.day_spans, index.outlet_keys) if filters is not None else None
+        if n == 0 or (allowed is not None and not allowed.any()):
             return []
         depth = min(n, max(self.settings.fusion_depth, k))
         with self._lock:  # one query at a time through torch and faiss
             query = self._query_vector(question)[None, :]
-            _, ids = index.faiss_index.search(query, depth)
-            sentence_best = self._sentence_scores(query, depth)
-        candidates = dict.fromkeys(int(i) for i in ids[0] if i >= 0)
+            ids = _dense_top(index.faiss_index, query, depth, allowed)
+            sentence_best = self._sentence_scores(query, depth, allowed)
+        candidates = dict.fromkeys(int(i) for i in ids if i >= 0)
         candidates.update(dict.fromkeys(sentence_best))
         signals = self._keyword_signals(question)
+        if allowed is not None:
+            signals = [(w, np.where(allowed, s, 0.0).astype(np.float32)) for w, s in signals]
         for weight, scores in signals:
             candidates.update(dict.fromkeys(int(i) for i in _top(scores, depth) if scores[i] > 0))
         cand = np.fromiter(candidates, dtype=np.int64)
@@ -143,16 +104,18 @@ class HybridSearcher:
         for weight, scores in signals:
             fused += weight * scale * _scaled(scores[cand])
         keyword = signals[0][1] if signals else np.zeros(n, dtype=np.float32)
-        order = np.argsort(-fused, kind="stable")[:k]
-        passages = []
-        for rank, j in enumerate(order, start=1):
+        passages, seen_groups = [], set()
+        for j in np.argsort(-fused, kind="stable"):
             c = index.chunks[cand[j]]
-            passages.append(Passage(
-                text=c.text, article=c.article, source=c.source, paragraph=c.paragraph,
-                score=float(fused[j]), chunk_id=c.chunk_id, article_no=c.article_no, kind=c.kind,
-                kicker=c.kicker, start=c.start, end=c.end, dense_score=float(dense[j]),
-                keyword_score=float(keyword[cand[j]]), rank=rank,
-            ))
+            if c.group is not None:  # one copy of a reprinted story: the earliest printing's words
+                if c.group in seen_groups:
+                    continue
+                seen_groups.add(c.group)
+                c = _earliest_copy(index, c, allowed)
+            passages.append(passage_from_chunk(c, len(passages) + 1, float(fused[j]), float(dense[j]),
+                                               float(keyword[cand[j]]), _also_in(index, c)))
+            if len(passages) == k:
+                break
         return passages
 
     def _query_vector(self, question: str) -> np.ndarray:
@@ -170,7 +133,7 @@ class HybridSearcher:
         """For each passage, its sentences with their similarity to the question (stored vectors)."""
         index = self.index
         with self._lock:
-            query = self._query_vector(question)
+            query = self._query_vector(search_form(question))
         out = []
         for p in passages:
             position = index.position(p.chunk_id)
@@ -184,14 +147,18 @@ class HybridSearcher:
             out.append(list(zip(sentences, map(float, scores))))
         return out
 
-    def _sentence_scores(self, query: np.ndarray, depth: int) -> dict[int, float]:
-        """Best sentence similarity per chunk, over the top sentence matches."""
+    def _sentence_scores(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+        """Best sentence similarity per chunk, over the top sentence matches (of allowed chunks)."""
         index = self.index
         if index.sentence_index is None or index.sentence_index.ntotal == 0:
             return {}
-        scores, ids = index.sentence_index.search(query, min(index.sentence_index.ntotal, 3 * depth))
+        owners_allowed = allowed[index.sentence_owner] if allowed is not None else None
+        if owners_allowed is not None and not owners_allowed.any():
+            return {}
+        ids, scores = _dense_top(index.sentence_index, query, min(index.sentence_index.ntotal, 3 * depth),
+                                 owners_allowed, with_scores=True)
         best: dict[int, float] = {}
-        for score, i in zip(scores[0], ids[0]):
+        for score, i in zip(scores, ids):
             if i >= 0:
                 owner = int(index.sentence_owner[i])
                 best[owner] = max(best.get(owner, -1.0), float(score))
@@ -217,6 +184,60 @@ class HybridSearcher:
                 if scores.max() > 0:
                     signals.append((PINYIN_WEIGHT, scores))
         return [(w, s) for w, s in signals if w > 0] or [(0.0, signals[0][1])]
+
+
+def _dense_top(faiss_index, query: np.ndarray, depth: int, allowed: np.ndarray | None, with_scores: bool = False):
+    """Ids (and scores) of the ``depth`` nearest vectors, among the ``allowed`` rows only if given.
+
+    A filter is a FAISS id selector inside the search; where it leaves under EXACT_BELOW_SHARE of
+    an HNSW index, the allowed vectors are scored directly instead (exact, and cheap there).
+    """
+    import faiss
+
+    if allowed is None:
+        scores, ids = faiss_index.search(query, depth)
+    else:
+        keep = np.flatnonzero(allowed)
+        depth = min(depth, len(keep))
+        hnsw = hasattr(faiss_index, "hnsw")
+        if hnsw and len(keep) < EXACT_BELOW_SHARE * faiss_index.ntotal:
+            exact = faiss_index.reconstruct_batch(keep) @ query[0]
+            top = _top(exact, depth)
+            return (keep[top], exact[top]) if with_scores else keep[top]
+        bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+        if hnsw:  # the graph visits disallowed nodes too: widen the beam by the share left out
+            ef = int(min(4096, max(HNSW_EF_SEARCH, depth) * faiss_index.ntotal / len(keep)))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = faiss_index.search(query, depth, params=params)
+        del bits  # kept alive until the search is done: the selector points into it
+    return (ids[0], scores[0]) if with_scores else ids[0]
+
+
+def _earliest_copy(index: HybridIndex, chunk, allowed: np.ndarray | None):
+    """The same passage in the earliest printing of its story, when that printing has it word for word
+    (and passes the filter); else the chunk itself."""
+    for member in index.group_members(chunk.group):
+        if member.source == chunk.source and member.article_no == chunk.article_no:
+            return chunk
+        for other in index.article_chunks(member.source, member.article_no):
+            if other.text == chunk.text:
+                position = index.position(other.chunk_id)
+                if allowed is None or allowed[position]:
+                    return other
+    return chunk
+
+
+def _also_in(index: HybridIndex, chunk) -> tuple[str, ...]:
+    """The story's other printings as "outlet · date · headline", earliest first."""
+    out = []
+    for member in index.group_members(chunk.group):
+        if (member.source, member.article_no) != (chunk.source, chunk.article_no):
+            parts = [member.paper, display_date(member.date), member.article]
+            out.append(" · ".join(p for p in parts if p))
+    return tuple(out)
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -285,21 +306,26 @@ def _fingerprint(files) -> tuple:
         raise CorpusError(f"a page changed while it was being read ({exc.strerror}); try again") from exc
 
 
-def retrieve(question: str, k: int = 5, settings: Settings | None = None) -> list[Passage]:
+def retrieve(question: str, k: int = 5, settings: Settings | None = None, date_from=None, date_to=None,
+             paper=None) -> list[Passage]:
     """The k passages that best answer the question, best first.
 
     Args:
-        question: in Chinese or English (or another language the embedder reads).
+        question: in Chinese (Simplified or Traditional) or English.
         k: how many passages, 1–50.
         settings: configuration; `Settings.from_env()` if None.
+        date_from, date_to: only articles dated inside this range ("2023", "2023-07", "2023-07-28";
+            inclusive); an article whose date is unknown is left out when either is given.
+        paper: only articles of this outlet (or any of several: a list, or comma-separated).
     Returns:
-        Passages with `.text .article .source .paragraph .score .chunk_id`.
+        Passages with `.text .article .source .paragraph .score .chunk_id .date .paper .page`.
     Raises:
-        BadQuestion: empty or over-long question, k out of range.
+        BadQuestion: empty or over-long question, k out of range, a date that is not one.
     """
     settings = settings or Settings.from_env()
     cleaned = validate_question(question, settings)
-    return open_searcher(settings).search(cleaned, k)
+    filters = SearchFilter.parse(date_from, date_to, paper)
+    return open_searcher(settings).search(cleaned, k, filters)
 
 
 class HybridRetriever(BaseRetriever):
@@ -308,7 +334,11 @@ class HybridRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     k: int = 5
     settings: Settings | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    paper: str | list[str] | None = None
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [p.to_document() for p in retrieve(query, self.k, self.settings)]
+        return [p.to_document() for p in retrieve(query, self.k, self.settings, self.date_from, self.date_to,
+                                                  self.paper)]

@@ -3,8 +3,9 @@
 The chat shows a cited passage inside its whole article. Pages are looked up by name among the
 corpus folder's own page files only — a name the corpus does not list is refused, never opened,
 and so is a page that became a link (or a FIFO…) since it was listed (`rag.ingest.discovery`) —
-and parsed with the parser the index was built with, so a passage's character span
-(`Passage.start/end`) points into `Article.text`. Parsed pages are cached until their file changes.
+and read with the reader, format and field map the index was built with (`rag.ingest.formats`),
+so a passage's article number names the same article and its character span (`Passage.start/end`)
+points into `Article.text`. Parsed pages are cached until their file changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rag.ingest.corpus import Article, Page, parse_page, read_page
+from rag.ingest.article import Article, Page
+from rag.ingest.corpus import read_page
+from rag.ingest.formats import check_format, read_file
 from rag.ingest.discovery import Refusal, check_page, discover_pages
 from rag.errors import CorpusError
 
@@ -20,8 +23,11 @@ from rag.errors import CorpusError
 class ArticleLibrary:
     """Looks up articles by page name and article number; safe to share between threads."""
 
-    def __init__(self, corpus_dir: Path):
+    def __init__(self, corpus_dir: Path, fmt: str = "auto", field_map: str = ""):
+        """Args: corpus_dir, and the index's `Settings.corpus_format` and `Settings.field_map`."""
         self.corpus_dir = Path(corpus_dir)
+        self.fmt = check_format(fmt)
+        self.field_map = field_map
         self._files: dict[str, Path] = {}
         self._refused: dict[str, Refusal] = {}
         self._pages: dict[str, tuple[tuple[int, int], Page]] = {}
@@ -75,7 +81,8 @@ class ArticleLibrary:
             stamp = (stat.st_mtime_ns, stat.st_size)
             cached = self._pages.get(source)
             if cached is None or cached[0] != stamp:
-                cached = self._pages[source] = (stamp, parse_page(read_page(path, self.corpus_dir), source))
+                page = read_file(read_page(path, self.corpus_dir), source, self.fmt, self.field_map)
+                cached = self._pages[source] = (stamp, page)
             return cached[1]
 
     def _refuse(self, source: str, refusal: Refusal | None) -> None:
