@@ -174,7 +174,8 @@ def cmd_search(args) -> int:
         print("no passages: nothing in the index matches the filter" if filters else "no passages")
     for p in passages:
         where = f"{p.provenance}, " if p.provenance else ""
-        print(f"[{p.rank}] {p.label}  ({where}{p.source}, ¶{p.paragraph}, score {p.score:.3f})")
+        made = " (title from the lead)" if p.headline_source == "lead" else ""
+        print(f"[{p.rank}] {p.label}{made}  ({where}{p.source}, ¶{p.paragraph}, score {p.score:.3f})")
         if p.also_in:
             print(f"    also printed in: {'; '.join(p.also_in)}")
         print("    " + p.text.replace("\n\n", "\n    ") + "\n")

@@ -47,6 +47,12 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache)
     # A preset name ("e5-small"), a Hugging Face id or a local sentence-transformers directory.
     embed_model: str = "e5-small"
+    # Where embeddings are computed: "local" (in-process, sentence-transformers) or "openai" (any
+    # OpenAI-compatible /v1/embeddings at embed_base_url, embed_model being the served model's name;
+    # rag.models.served). The key is a secret: kept out of the repr (and of the index's manifest).
+    embed_backend: str = "local"
+    embed_base_url: str = ""
+    embed_api_key: str = field(default="", repr=False)
     embed_batch_size: int = 16
     chunk_max_chars: int = 350
     # How corpus files are read: "auto" (each detected from the file) or one reader for all
@@ -60,6 +66,12 @@ class Settings:
     hnsw_from: int = 100_000
     # Candidates each retriever contributes before fusion.
     fusion_depth: int = 30
+    # Where the vectors live: "faiss" (files in the build folder, in memory) or "milvus"
+    # (rag.search.milvus): milvus_uri "" is Milvus Lite inside the build folder, "http://host:19530"
+    # a server or cluster, milvus_token its "user:password" or API key.
+    store: str = "faiss"
+    milvus_uri: str = ""
+    milvus_token: str = ""
     # The LLM: backend "llama.cpp" | "transformers" | "openai"; model is a preset name
     # ("qwen-1.5b", "fast"), a local file/folder or a hub id, or the served model's name.
     llm_backend: str = "llama.cpp"
@@ -113,8 +125,9 @@ class Settings:
 
 # What a loaded searcher and a loaded chat model are made of; every other field is read per
 # question (top_k, passages, context budget, gate threshold, question length).
-INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_batch_size", "chunk_max_chars",
-                "corpus_format", "field_map", "hnsw_from", "fusion_depth")
+INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_backend", "embed_base_url",
+                "embed_api_key", "embed_batch_size", "chunk_max_chars", "corpus_format", "field_map", "hnsw_from",
+                "fusion_depth", "store", "milvus_uri", "milvus_token")
 LLM_FIELDS = ("cache_dir", "llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_context", "llm_threads",
               "llm_max_tokens", "llm_temperature", "llm_seed", "llm_keep_prefix", "llm_mmap")
 # Read per question (or per added file: max_upload_mb), so that pipelines differing only in them

@@ -21,6 +21,7 @@ class P:
     page: str | None = None
     also_in: tuple = ()
     label = property(lambda self: self.article)
+    heading = property(lambda self: self.article)
     provenance = property(lambda self: "")
 
 

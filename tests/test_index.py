@@ -188,7 +188,7 @@ def test_kill_9_during_rag_index_leaves_the_old_index_serving(tmp_path):
     assert (settings.index_dir / CURRENT).resolve() == before
     assert load_index(settings).faiss_index.ntotal > 0  # the old index still loads and serves
     again = subprocess.run(index + ["--quiet"], env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "Indexed 6 pages" in again.stdout, again.stderr
+    assert again.returncode == 0 and "Indexed 6 files" in again.stdout, again.stderr
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 

@@ -215,3 +215,26 @@ def test_a_card_says_where_and_when_its_story_was_printed_and_reprinted(settings
     assert f"新华社 · 2023-07-31 · {dump.name} · 第 1 段" in card  # the earliest printing is the one shown
     assert "也刊于 also printed in: 新华社 · 2023-08-01 · 以色列总理本雅明·内塔尼亚胡30日说" in card
     assert [p.source for p in turns[0].answer.passages].count(reprint.name) == 0  # one copy of the story
+
+
+def test_bad_uploads_are_each_refused_with_their_reason_and_nothing_changes(settings, searcher, tmp_path, warnings):
+    """Through the chat's upload: an empty file, a 200 MB one (sparse: nothing allocated), a binary
+    one and one whose name holds `..` are refused each with its reason; the corpus and the index
+    stay as they were. (A `../` path cannot reach the handler as a file name: `intake.accept`
+    refuses it, tests/test_intake.py.)"""
+    folder = tmp_path / "up"
+    folder.mkdir()
+    (folder / "empty.txt").write_bytes(b"")
+    with (folder / "huge.txt").open("wb") as out:
+        out.truncate(200 << 20)
+    (folder / "scan.txt").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 4)
+    (folder / "..txt").write_text(XINHUA + "\n", encoding="utf-8")
+    before = sorted((p.name, p.read_bytes()) for p in settings.corpus_dir.iterdir())
+    pipeline = Pipeline(settings, searcher, scripted("x"))
+    app = app_over(settings, pipeline)
+    _, _, note = app.archive.upload([str(folder / n) for n in ("empty.txt", "huge.txt", "scan.txt", "..txt")])
+    assert "empty.txt is empty" in note and "huge.txt is 200.0 MB" in note
+    assert "scan.txt" in note and "holding `..`" in note and "已添加 added" not in note
+    assert len(warnings) == 4
+    assert sorted((p.name, p.read_bytes()) for p in settings.corpus_dir.iterdir()) == before
+    assert pipeline.searcher is searcher  # nothing was added: the index was not rebuilt

@@ -260,7 +260,7 @@ def verify_answer(text: str, passages, embedder=None,
             checked.append(item)
             continue
         # A passage can only vouch for a sentence whose numbers and head titles it contains.
-        numbers_ok = [not numbers_missing(sentence, [p.text]) and not titles_missing(sentence, p.article + p.text)
+        numbers_ok = [not numbers_missing(sentence, [p.text]) and not titles_missing(sentence, p.heading + p.text)
                       for p in passages]
         for n in dict.fromkeys(markers):
             if 1 <= n <= len(passages) and numbers_ok[n - 1]:

@@ -40,7 +40,7 @@ def coverage(question: str, passages, glossary: dict | None = None, syllables: s
     terms = question_terms(question)
     if not terms:
         return 1.0, []
-    haystack = match_key("".join(p.article + p.text for p in passages)).lower()
+    haystack = match_key("".join(p.heading + p.text for p in passages)).lower()
     english = detect_language(question) == "en"
     if english and syllables and pinyin is None:
         pinyin = set(pinyin_tokens(haystack))
@@ -69,7 +69,7 @@ def gate(question: str, passages, index, min_coverage: float) -> str:
     """
     if not passages:
         return "nothing retrieved"
-    absent = missing_specifics(question, [p.article + p.text for p in passages])
+    absent = missing_specifics(question, [p.heading + p.text for p in passages])
     if absent:
         return f"not in the documents: {', '.join(absent)}"
     stored = {t for p in passages for t in index.chunk_pinyin(p.chunk_id)} if index.pinyin is not None else None

@@ -298,10 +298,10 @@ _PIPELINES_LOCK = threading.Lock()
 
 
 def _heading(passage: Passage) -> str:
-    """A passage's heading in the prompt: its label, and "outlet · date · page" where known (so the
-    model can say when and where something was reported)."""
+    """A passage's heading in the prompt: its own heading (the sub-heading in a sectioned story), and
+    "outlet · date · page" where known (so the model can say when and where something was reported)."""
     where = passage.provenance
-    return f"{passage.label}（{where}）" if where else passage.label
+    return f"{passage.heading}（{where}）" if where else passage.heading
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:

@@ -229,9 +229,13 @@ def source_card(passage, anchor: str, label: str, lookup: ArticleLookup, kind: s
     quote_span = _find(passage.text, quote)
     body = highlight(passage.text, None, quote_span)
     headline = getattr(passage, "label", passage.article)
+    # A title made from the lead (no headline was printed or given) says so, so no one quotes it
+    # as the paper's headline.
+    made = (' <span class="rag-lead-title" title="no printed headline: the lead sentence">（导语 lead）</span>'
+            if getattr(passage, "headline_source", "page") == "lead" else "")
     return (f'<div class="rag-card rag-{kind}" id="{esc(anchor)}">'
             f'<div class="rag-card-head"><span class="rag-num">{esc(label)}</span>'
-            f'<span class="rag-headline">{kicker}{esc(headline)}</span></div>'
+            f'<span class="rag-headline">{kicker}{esc(headline)}{made}</span></div>'
             f'{_card_meta(passage)}'
             f'<div class="rag-quote">{body}</div>'
             f'{article_html(passage, lookup, quote)}</div>')

@@ -85,6 +85,17 @@ def provenance(item) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def date_order(date: str | None) -> tuple:
+    """Sort key of an ISO date of any precision, earliest first: dates with a year (a month counts
+    from its 1st), then month-day dates without one, then none."""
+    if not date:
+        return (2,)
+    parts = [int(p) for p in date.lstrip("-").split("-") if p.isdigit()]
+    if date.startswith("--"):
+        return (1, *parts)
+    return (0, *(parts + [1, 1])[:3])
+
+
 def display_date(date: str | None) -> str | None:
     """An ISO date as shown to readers: "2023-07-28", "2023-07", "07-28 (year unknown)"."""
     if not date:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 # Changing how pages are parsed or cut changes chunks and their ids: the index records this and
 # rebuilds. 4: bylines and names may hold Extension A characters (rag.textnorm.CJK). 5: article
 # metadata (date, outlet, page…), sub-headings as sections of their story, reprint groups.
-CHUNKER_VERSION = "5"
+# 6: a chunk is embedded under its own heading (the sub-heading), not "story › sub-heading".
+CHUNKER_VERSION = "6"
 MIN_CHUNK_CHARS = 120
 
 
@@ -51,14 +52,21 @@ class Chunk:
     group: str | None = None  # reprint group (rag.ingest.reprints): copies of one story share it
 
     @property
+    def heading(self) -> str:
+        """The chunk's own heading: its sub-heading inside a sectioned story, else the headline.
+        What is embedded, weighed as evidence and shown to the LLM with the text: the section's
+        title says what the passage is about better than the story's."""
+        return self.subhead or self.article
+
+    @property
     def label(self) -> str:
         """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
         return f"{self.article} › {self.subhead}" if self.subhead else self.article
 
     @property
     def context_text(self) -> str:
-        """The text with its headline in front, as embedded and keyword-indexed."""
-        return f"{self.label}\n{self.text}"
+        """The text with its heading in front, as embedded and keyword-indexed."""
+        return f"{self.heading}\n{self.text}"
 
 
 

