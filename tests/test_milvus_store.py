@@ -25,6 +25,9 @@ from rag.search.stores import FaissStore
 from fakes import HashEmbedder
 from helpers import ROOT, SEEDS
 
+# Builds the seeds into two stores (~17 s on two cores): the slow tier, which CI runs.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("pymilvus")
 QUESTIONS = [json.loads(line)["question"]
              for line in (ROOT / "eval" / "sets" / "public.jsonl").read_text(encoding="utf-8").splitlines() if line]
