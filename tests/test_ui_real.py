@@ -29,7 +29,9 @@ QUESTIONS = ["zh-number-022", "zh-entity-006", "zh-number-015", "zh-number-020",
 def seed_items() -> dict[str, dict]:
     lines = (ROOT / "eval" / "sets" / "public.jsonl").read_text(encoding="utf-8").splitlines()
     items = {item["id"]: item for item in map(json.loads, lines)}
-    headlines = {a.headline for a in load_corpus(ROOT / "seeds").articles}
+    articles = load_corpus(ROOT / "seeds").articles
+    # A gold name is a story's headline or, inside a sectioned story, its sub-heading.
+    headlines = {a.headline for a in articles} | {title for a in articles for _, title in a.subheads}
     for key in QUESTIONS:
         assert items[key]["article"] in headlines, f"{key}: its article is not a headline of the seed pages"
     return items
@@ -51,6 +53,11 @@ CITED_HEADLINE = re.compile(r'class="rag-card rag-cited".*?<span class="rag-head
                             r'(?:<span class="rag-kicker">.*?</span> )?(.*?)</span>')
 
 
+def names(shown: str, gold: str) -> bool:
+    """A cited label ("headline" or "headline › sub-heading") names the gold article or section."""
+    return shown == gold or shown.split(" › ")[0] == gold or shown.endswith(" › " + gold)
+
+
 def cited_headlines(sources_html: str) -> list[str]:
     """Headlines of the cited cards of the latest question."""
     return [html.unescape(h) for h in CITED_HEADLINE.findall(sources_html.split("rag-earlier-head")[0])]
@@ -62,7 +69,7 @@ def test_gradio_client_gets_an_answer_citing_the_right_article(app_url):
     item = seed_items()["zh-number-022"]
     result = Client(app_url, verbose=False).predict(question=item["question"], api_name="/ask")
     assert not result["abstained"], result["text"]
-    assert item["article"] in [c["article"] for c in result["citations"]], result["citations"]
+    assert any(names(c.get("label") or c["article"], item["article"]) for c in result["citations"]), result["citations"]
     assert all(c["supported"] and c["quote"] for c in result["citations"])
 
 
@@ -121,7 +128,8 @@ def test_five_users_at_once_each_get_their_own_answer(app_url):
         print(f"{key}: {seconds:.1f} s")
         asked = [m for m in messages if m["role"] == "user"]
         assert len(asked) == 1 and items[key]["question"] in str(asked[0]["content"]), key
-        assert items[key]["article"] in cited_headlines(sources), (key, str(messages[-1]["content"])[:300])
+        assert any(names(h, items[key]["article"]) for h in cited_headlines(sources)), \
+            (key, str(messages[-1]["content"])[:300])
 
 
 def test_browser_uploads_a_dump_and_asks_within_a_filter(app_url, tmp_path):
@@ -145,7 +153,7 @@ def test_browser_uploads_a_dump_and_asks_within_a_filter(app_url, tmp_path):
         page.locator("#rag-date-from textarea, #rag-date-from input").first.fill("2023-07-31")
         page.locator("#rag-date-to textarea, #rag-date-to input").first.fill("2023-07-31")
         page.locator("#rag-date-to textarea, #rag-date-to input").first.press("Enter")
-        page.wait_for_selector("#rag-filter-line:has-text('只看 only 2023-07-31 – 2023-07-31')", timeout=10_000)
+        page.wait_for_selector("#rag-filter-line:has-text('只看 only 2023-07-31 – 2023-07-31')", timeout=60_000)
         page.fill("#rag-question textarea", "以色列政府打算斥资多少扩建铁路网络？")
         page.keyboard.press("Enter")
         page.wait_for_selector("#rag-sources .rag-card.rag-retrieved", timeout=60_000)

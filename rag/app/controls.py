@@ -54,7 +54,10 @@ class ArchiveControls:
         line = gr.HTML("", elem_id="rag-filter-line", js_on_load=None)
         inputs = [date_from, date_to, self.menu]
         gr.on([date_from.blur, date_from.submit, date_to.blur, date_to.submit, self.menu.change], self.filter_line,
-              inputs, line, api_visibility="private", show_progress="hidden", preprocess=False)
+              inputs, line, api_visibility="private", show_progress="hidden", preprocess=False,
+              # Typing the dates fires blur and submit in quick succession: the last one must run
+              # (with both dates), not be dropped while the first is still on its way.
+              trigger_mode="always_last", concurrency_limit=None)
         clear.click(self.clear_filter, None, [*inputs, line], api_visibility="private", show_progress="hidden")
         return inputs
 
