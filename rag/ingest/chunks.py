@@ -24,8 +24,25 @@ CHUNKER_VERSION = "6"
 MIN_CHUNK_CHARS = 120
 
 
+class Headed:
+    """How a passage of an article is named: `heading` (what it is about) and `label` (as cited),
+    for chunks and the passages search makes of them (both have `article` and `subhead`)."""
+
+    @property
+    def heading(self) -> str:
+        """The chunk's own heading: its sub-heading inside a sectioned story, else the headline.
+        What is embedded, weighed as evidence and shown to the LLM with the text: the section's
+        title says what the passage is about better than the story's."""
+        return self.subhead or self.article
+
+    @property
+    def label(self) -> str:
+        """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
+        return f"{self.article} › {self.subhead}" if self.subhead else self.article
+
+
 @dataclass(frozen=True)
-class Chunk:
+class Chunk(Headed):
     """A passage of one article: the unit that is embedded, searched and cited."""
 
     chunk_id: str
@@ -50,18 +67,6 @@ class Chunk:
     headline_source: str = "page"
     subhead: str | None = None  # the story's sub-heading (小标题) over this chunk
     group: str | None = None  # reprint group (rag.ingest.reprints): copies of one story share it
-
-    @property
-    def heading(self) -> str:
-        """The chunk's own heading: its sub-heading inside a sectioned story, else the headline.
-        What is embedded, weighed as evidence and shown to the LLM with the text: the section's
-        title says what the passage is about better than the story's."""
-        return self.subhead or self.article
-
-    @property
-    def label(self) -> str:
-        """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
-        return f"{self.article} › {self.subhead}" if self.subhead else self.article
 
     @property
     def context_text(self) -> str:

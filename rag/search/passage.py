@@ -10,12 +10,12 @@ from langchain_core.documents import Document
 from rag.config import Settings
 from rag.errors import BadQuestion
 from rag.ingest.article import provenance
-from rag.ingest.chunks import Chunk
+from rag.ingest.chunks import Chunk, Headed
 from rag.textnorm import unencodable_at
 
 
 @dataclass(frozen=True)
-class Passage:
+class Passage(Headed):
     """A retrieved chunk with where it comes from and how it scored."""
 
     text: str
@@ -44,16 +44,6 @@ class Passage:
     group: str | None = None  # reprint group
     # The other printings of this story, "outlet · date · headline", earliest first.
     also_in: tuple[str, ...] = ()
-
-    @property
-    def heading(self) -> str:
-        """The passage's own heading (rag.ingest.chunks.Chunk.heading): the sub-heading, else the headline."""
-        return self.subhead or self.article
-
-    @property
-    def label(self) -> str:
-        """The article as cited: "headline › sub-heading" inside a story with sub-headings."""
-        return f"{self.article} › {self.subhead}" if self.subhead else self.article
 
     @property
     def provenance(self) -> str:
