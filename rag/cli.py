@@ -1,5 +1,5 @@
 """The `rag` command: a thin layer over the library (index, search, ask, chat, eval, bench, pages,
-models)."""
+models, feedback)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.errors import RagError
+from rag.app.commands import add_serve_parsers
 from rag.evaluation.commands import add_bench_parser, add_eval_parser
 from rag.ingest.formats import FORMATS, SUFFIX_FORMATS
 
@@ -282,9 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_options(p)
     p.set_defaults(func=cmd_chat)
 
-    for add_parser in (add_eval_parser, add_bench_parser):
+    for add_parser in (add_eval_parser, add_bench_parser, add_serve_parsers):
         add_parser(sub, _llm_options, _settings)
-    for add_parser in (_add_pages_parser, _add_models_parser):
+    for add_parser in (_add_pages_parser, _add_models_parser, _add_feedback_parser, _add_timeline_parser):
         add_parser(sub)
     return parser
 
@@ -303,6 +304,61 @@ def _add_models_parser(sub) -> None:
     p.add_argument("--verify", action="store_true",
                    help="re-hash assembled GGUF files even when their record vouches for them")
     p.set_defaults(func=cmd_models)
+
+
+def _add_feedback_parser(sub) -> None:
+    from rag.app.feedback import FORMATS
+
+    p = sub.add_parser("feedback", help="the chat's ratings of its answers (👍/👎 with comments)")
+    actions = p.add_subparsers(dest="action", required=True)
+    e = actions.add_parser("export", help="write every rating (question, answer, citations, model, time, rating, "
+                                          "comment, login) as JSON Lines or CSV")
+    e.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: standard output)")
+    e.add_argument("--format", dest="export_format", choices=FORMATS, default="jsonl", help="default jsonl")
+    e.set_defaults(func=cmd_feedback_export)
+
+
+def cmd_feedback_export(args) -> int:
+    from rag.app.feedback import FeedbackStore, export_rows, feedback_path
+
+    path = feedback_path(_settings(args))
+    rows = FeedbackStore(path).rows()
+    text = export_rows(rows, args.export_format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise RagError(f"cannot write {args.out} ({exc}); pass another --out") from exc
+    where = f" to {args.out}" if args.out else ""
+    print(f"{len(rows)} rating{'s' if len(rows) != 1 else ''} from {path}{where}", file=sys.stderr)
+    return 0
+
+
+def _add_timeline_parser(sub) -> None:
+    p = sub.add_parser("timeline", help="how the reporting on a topic developed: dated, cited sentences and "
+                                        "counts per period")
+    p.add_argument("topic", help="what the timeline is about, e.g. 台风杜苏芮")
+    p.add_argument("--granularity", default="auto", help="day, week, month or year (default auto: from the span)")
+    p.add_argument("--max-entries", type=int, help="stories listed at most (default 100)")
+    p.add_argument("--summarise", action="store_true", help="add a checked LLM line per period (loads the LLM)")
+    p.add_argument("--json", action="store_true", help="print the Timeline as JSON")
+    _filter_options(p)
+    p.set_defaults(func=cmd_timeline)
+
+
+def cmd_timeline(args) -> int:
+    from rag.answer.timeline import MAX_ENTRIES, timeline
+
+    result = timeline(args.topic, args.date_from, args.date_to, args.paper, args.granularity, args.summarise,
+                      _settings(args), MAX_ENTRIES if args.max_entries is None else args.max_entries)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print("\n".join(result.lines()))
+    print(f"({result.timings.get('searches', 0)} searches, {result.timings.get('total_s', 0):.2f} s)", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,10 @@ class Settings:
     embed_backend: str = "local"
     embed_base_url: str = ""
     embed_api_key: str = field(default="", repr=False)
-    embed_batch_size: int = 16
+    embed_batch_size: int = 32  # OpenVINO's best on 2 cores (eval/bench/embed-engines.md)
+    # What runs a local embedder: "auto" (OpenVINO when installed and able, else torch), "openvino"
+    # or "torch" (rag.models.openvino_engine says why OpenVINO is the default).
+    embed_engine: str = "auto"
     chunk_max_chars: int = 350
     # How corpus files are read: "auto" (each detected from the file) or one reader for all
     # ("page", "article", "jsonl", "csv", "dump"; rag.ingest.formats).
@@ -97,6 +100,9 @@ class Settings:
     min_coverage: float = 0.25
     # The largest file `rag add` and the chat's upload take into the corpus (rag.ingest.intake).
     max_upload_mb: int = 50
+    # Bearer tokens `rag serve` accepts, comma-separated (RAG_API_KEYS; rag.app.keys): required
+    # whenever it listens beyond loopback. Secrets: kept out of the repr.
+    api_keys: str = field(default="", repr=False)
 
     def index_key(self) -> tuple:
         """The fields a searcher depends on (index, embedder, fusion): its cache key, so that
@@ -126,14 +132,14 @@ class Settings:
 # What a loaded searcher and a loaded chat model are made of; every other field is read per
 # question (top_k, passages, context budget, gate threshold, question length).
 INDEX_FIELDS = ("corpus_dir", "index_dir", "cache_dir", "embed_model", "embed_backend", "embed_base_url",
-                "embed_api_key", "embed_batch_size", "chunk_max_chars", "corpus_format", "field_map", "hnsw_from",
-                "fusion_depth", "store", "milvus_uri", "milvus_token")
+                "embed_api_key", "embed_batch_size", "embed_engine", "chunk_max_chars", "corpus_format", "field_map",
+                "hnsw_from", "fusion_depth", "store", "milvus_uri", "milvus_token")
 LLM_FIELDS = ("cache_dir", "llm_backend", "llm_model", "llm_base_url", "llm_api_key", "llm_context", "llm_threads",
               "llm_max_tokens", "llm_temperature", "llm_seed", "llm_keep_prefix", "llm_mmap")
-# Read per question (or per added file: max_upload_mb), so that pipelines differing only in them
-# share one searcher and one model.
+# Read per question (or per added file: max_upload_mb; per request: api_keys), so that pipelines
+# differing only in them share one searcher and one model.
 QUESTION_FIELDS = ("top_k", "max_question_chars", "llm_passages", "llm_context_chars", "min_coverage",
-                   "max_upload_mb")
+                   "max_upload_mb", "api_keys")
 
 
 def _coerce(f: dataclasses.Field, raw: str):

@@ -99,3 +99,19 @@ def test_the_cli_search_filters_and_shows_provenance(archive, capsys):
     code = main(base + ["search", "防汛", "--from", "yesterday"])
     err = capsys.readouterr().err
     assert code == 2 and "not a date" in err and len(err.splitlines()) == 1
+
+
+def test_the_archive_bench_reports_build_figures_latency_per_filter_and_serving_memory(archive, monkeypatch):
+    from rag.evaluation.archivebench import archive_bench
+
+    settings, searcher = archive
+    monkeypatch.setattr("rag.search.retrieve.open_searcher", lambda *a, **k: searcher)
+    result = archive_bench(settings, ["防汛应急响应", "高温天气"], repeat=1,
+                           chat=scripted(*["国家防总提升了应急响应[1]。"] * 3))
+    build = result["build"]
+    assert build["embedded"] > 0 and build["texts_per_s"] > 0 and build["engine"] == "unknown"  # a fake
+    assert build["peak_rss_mb"] > 0 and build["disk_mb"] >= 0
+    assert set(result["retrieve_ms"]) == {"none", "month", "outlet", "month+outlet"}
+    assert result["retrieve_ms"]["outlet"]["chunks_passing"] < result["retrieve_ms"]["none"]["chunks_passing"]
+    serving = result["serving"]
+    assert serving["answers"] == 2 and serving["rss_mb_with_llm"] >= serving["rss_mb_index_and_embedder"] > 0

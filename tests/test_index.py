@@ -243,3 +243,35 @@ def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_
     assert isinstance(loaded.faiss_index, faiss.IndexHNSWFlat) and loaded.faiss_index.hnsw.efSearch == 128
     passages = open_searcher(small, embedder=hash_embedder, progress=False).search("清泉村去年电商交易额是多少？", 5)
     assert any("清泉村" in p.text for p in passages)
+
+
+@pytest.mark.slow
+def test_keywords_tokenised_by_worker_processes_equal_one_process(monkeypatch):
+    from rag.ingest.corpus import load_corpus
+    from rag.search import build
+
+    chunks = load_corpus(ROOT / "seeds", 350).chunks
+    monkeypatch.setattr(build, "POOL_FROM", 10**9)
+    alone = build._keyword_side(chunks)
+    monkeypatch.setattr(build, "POOL_FROM", 1)
+    pooled = build._keyword_side(chunks)
+    assert pooled[0] == alone[0] and pooled[1] == alone[1] and pooled[3] == alone[3]
+    assert len(pooled[0]) == len(chunks) and any("苍南" in t for t in pooled[0][0] + pooled[0][1])
+
+
+def test_a_large_index_file_is_mapped_and_searches_as_one_read_into_memory(built, hash_embedder, monkeypatch):
+    import numpy as np
+
+    from rag.search import index as index_module
+
+    read = load_index(built, hash_embedder.spec, _checksum(built))
+    monkeypatch.setattr(index_module, "MMAP_FROM", 0)  # every file counts as large
+    mapped = load_index(built, hash_embedder.spec, _checksum(built))
+    query = hash_embedder.embed_queries(["矾山镇三合新村的村党委书记是谁？"])
+    for a, b in ((read.faiss_index, mapped.faiss_index), (read.sentence_index, mapped.sentence_index)):
+        assert (a.search(query, 10)[1] == b.search(query, 10)[1]).all()
+        assert np.array_equal(a.reconstruct_batch(np.arange(5)), b.reconstruct_batch(np.arange(5)))
+    # The mapped file is the build's own: replaced builds stay readable while mapped (Linux).
+    mapped_rows = mapped.faiss_index.reconstruct_batch(np.arange(3))
+    shutil.rmtree((built.index_dir / CURRENT).resolve())
+    assert np.array_equal(mapped.faiss_index.reconstruct_batch(np.arange(3)), mapped_rows)

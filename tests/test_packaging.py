@@ -25,7 +25,8 @@ from helpers import ROOT, imported_modules
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The modules only an extra brings (the rest of rag/'s third-party imports belong in the core).
 EXTRA_OF = {"llama_cpp": "llamacpp", "langchain_openai": "openai", "langchain_huggingface": "transformers",
-            "gradio": "chat", "gradio_client": "chat", "pymilvus": "milvus", "milvus_lite": "milvus",
+            "gradio": "chat", "gradio_client": "chat", "pandas": "chat", "pymilvus": "milvus", "milvus_lite": "milvus",
+            "fastapi": "serve", "uvicorn": "serve", "mcp": "serve", "openai": "openai",
             "rank_bm25": "test"}  # `rag bench` times the reference BM25 beside ours when it is there
 
 
@@ -74,7 +75,8 @@ def test_every_third_party_import_is_declared_where_it_belongs():
 
 
 def test_all_brings_every_backend_and_the_chat_and_test_brings_all():
-    everything = set().union(*(_extra(name) for name in ("llamacpp", "openai", "transformers", "chat", "milvus")))
+    everything = set().union(*(_extra(name) for name in ("llamacpp", "openai", "transformers", "chat", "milvus",
+                                                              "serve")))
     assert {"llama-cpp-python", "langchain-openai", "langchain-huggingface", "gradio", "pymilvus"} <= everything
     assert _extra("all") == everything
     assert everything <= _extra("test")

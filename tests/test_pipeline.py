@@ -201,3 +201,71 @@ def test_per_question_settings_share_the_loaded_index_and_model(settings, hash_e
     other = pipeline_module.get_pipeline(dataclasses.replace(settings, llm_model="fast")).load()
     assert other.searcher is first.searcher and other.chat is not first.chat
     assert loads == {"embedder": 1, "index": 1, "chat": 2}  # a new model, the same index
+
+
+def test_an_answer_with_figures_of_another_kind_than_asked_is_refused(make):
+    # The seed says "汇聚了1000多户4211人": households were asked, a head count is no answer.
+    pipeline, _ = make("2008年，这个刚建成的移民村汇聚了4211人[1]。")
+    answer = pipeline.ask("清泉村2008年刚建成时聚集了多少户？")
+    assert answer.abstained and answer.reason == "wrong quantity: asked households, given people"
+    assert "山货触网 农户生活更红火" in answer.text  # with the nearest articles, as refusals are
+    pipeline, _ = make("2008年，这个刚建成的移民村汇聚了1000多户[1]。")
+    assert not pipeline.ask("清泉村2008年刚建成时聚集了多少户？").abstained
+
+
+def test_a_quantity_no_passage_has_is_refused_before_generation(make):
+    pipeline, chat = make("不应被调用")
+    answer = pipeline.ask("安吉县的“流动药车”上备有多少亩常用药？")
+    assert answer.abstained and answer.reason == "no figure of the asked kind (area) in the documents"
+    assert chat.seen == []
+
+
+TWO_PARTS = "怀宁县开展了多少场党史知识大宣讲？大观区举办了几期乡村振兴专题培训班？"
+
+
+def test_a_two_part_question_reads_passages_for_both_parts_and_answers_both(make):
+    pipeline, chat = make("怀宁县开展了15场党史知识大宣讲[1]。大观区举办2期乡村振兴专题培训班[2]。")
+    answer = pipeline.ask(TWO_PARTS)
+    assert not answer.abstained and answer.reason == "", answer
+    assert "15场" in answer.text and "2期" in answer.text and "没有找到" not in answer.text
+    assert {c.article for c in answer.citations} == {"怀宁县积极推进村级联合党委建设赋能乡村振兴", "大观区以组织振兴推动乡村振兴"}
+    prompt = chat.seen[0][-1].content
+    assert "开展党史知识大宣讲15场" in prompt and "举办乡村振兴专题培训班2期" in prompt
+    assert f"Question: {TWO_PARTS}" in prompt  # asked as written
+
+
+def test_a_part_the_answer_leaves_out_is_named(make):
+    pipeline, _ = make("怀宁县开展了15场党史知识大宣讲[1]。")
+    answer = pipeline.ask(TWO_PARTS)
+    assert not answer.abstained and answer.reason.startswith("part not answered: 大观区举办了几期")
+    first, note = answer.text.split("\n")
+    assert "15场" in first and note == "资料中没有找到这部分问题的答案：大观区举办了几期乡村振兴专题培训班？"
+
+
+def test_a_part_the_pages_cannot_answer_is_not_asked_and_is_named_in_the_askers_script(make):
+    pipeline, chat = make("怀宁县开展了15场党史知识大宣讲[1]。")
+    answer = pipeline.ask("懷寧縣開展了多少場黨史知識大宣講？巴黎埃菲爾鐵塔有多少級臺階？")
+    assert "Question: 怀宁县开展了多少场党史知识大宣讲？\n" in chat.seen[0][-1].content  # only the open part
+    assert not answer.abstained and answer.reason.startswith("part not answered: 巴黎埃菲尔铁塔")
+    assert answer.text.endswith("資料中沒有找到這部分問題的答案：巴黎埃菲爾鐵塔有多少級臺階？")
+
+
+def test_a_two_part_question_the_pages_answer_in_no_part_is_refused(make):
+    pipeline, chat = make("不应被调用")
+    answer = pipeline.ask("巴黎今天的天气怎么样？东京铁塔有多高？")
+    assert answer.abstained and answer.reason.startswith("weak evidence") and chat.seen == []
+
+
+def test_an_english_two_part_answer_missing_a_figure_names_the_part(make):
+    pipeline, _ = make("Qingquan village's online sales exceeded 两亿元 last year [1].")
+    answer = pipeline.ask("How much were Qingquan village's online sales last year, and how many villagers "
+                          "do e-commerce?")
+    assert not answer.abstained and answer.reason.startswith("part not answered: How many villagers do e-commerce?")
+    assert answer.text.endswith("The documents don't answer this part of the question: "
+                                "How many villagers do e-commerce?")
+
+
+def test_a_follow_up_carrying_the_question_before_it_is_not_split(make):
+    pipeline, _ = make("那里投入了多少资金？", "水头镇投入近70万元建设和食堂[1]。")
+    answer = pipeline.ask("那里投入了多少资金？", history=[("水头镇的“和食堂”面向哪些老人开放？", "70周岁以上老人[1]。")])
+    assert not answer.abstained and answer.reason == "" and "没有找到" not in answer.text

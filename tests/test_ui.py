@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 
@@ -15,6 +16,7 @@ from rag.answer.cite import Citation
 from rag.errors import BadQuestion, CorpusError, IndexMismatch, ModelUnavailable
 from rag.answer.pipeline import Pipeline
 from rag.search.retrieve import Passage, open_searcher
+from rag.app.archive import archive_line
 from rag.app.ui import ChatApp, build_app, launch
 
 from fakes import ClosingChat, FailingOnceChat, GatedChat, scripted
@@ -346,3 +348,15 @@ def test_status_line_names_the_index_or_what_to_do(app_with, settings, warnings)
 
     line = ChatApp(settings, pipeline_for=missing).status()
     assert "⚠ the index is damaged; run `rag index`" in line and warnings == ["the index is damaged; run `rag index`"]
+
+
+def test_status_line_names_the_archive(app_with, seed_searcher):
+    index = seed_searcher.index.status()
+    line = app_with("x").status()
+    assert line.startswith(f'<div class="rag-statusline">档案 Archive: {index.articles:,} articles')
+    assert line.index("档案 Archive") < line.index("<br>索引 Index: ")  # the archive first, the index under it
+    archive = dataclasses.replace(index, articles=10_000, outlets=3, first_date="2023-01-01", last_date="2023-07-31")
+    assert archive_line(archive) == "档案 Archive: 10,000 articles · 3 outlets · 2023-01-01 – 2023-07-31"
+    one_day = dataclasses.replace(archive, outlets=1, first_date="--07-28", last_date="--07-28")
+    assert archive_line(one_day) == "档案 Archive: 10,000 articles · 1 outlet · 07-28 (year unknown)"
+    assert archive_line(dataclasses.replace(archive, outlets=0, first_date=None)) == "档案 Archive: 10,000 articles"

@@ -15,6 +15,7 @@ import pytest
 from rag.config import Settings
 from rag.ingest.corpus import load_corpus
 from rag.answer.pipeline import get_pipeline
+from rag.app.feedback import FEEDBACK_FILE, FeedbackStore
 from rag.app.ui import build_app, launch
 
 from helpers import ROOT, free_port
@@ -38,12 +39,18 @@ def seed_items() -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def kept_dir(tmp_path_factory) -> Path:
+    """Where the served app keeps its ratings (not the real cache's, which holds the models)."""
+    return tmp_path_factory.mktemp("kept")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, kept_dir):
     base = tmp_path_factory.mktemp("chat")
     shutil.copytree(ROOT / "seeds", base / "seeds")
     settings = Settings.from_env(corpus_dir=base / "seeds", index_dir=base / "vectorstore")
     get_pipeline(settings).load()  # builds the index and loads the LLM
-    demo = build_app(settings, uploads=True)  # on loopback, as `rag chat` serves it there
+    demo = build_app(settings, uploads=True, keep_dir=kept_dir)  # on loopback, as `rag chat` serves it there
     url = launch(demo, port=free_port(), prevent_thread_lock=True)
     yield url
     demo.close()
@@ -73,7 +80,32 @@ def test_gradio_client_gets_an_answer_citing_the_right_article(app_url):
     assert all(c["supported"] and c["quote"] for c in result["citations"])
 
 
-def test_browser_streams_the_answer_and_opens_the_cited_article(app_url, tmp_path):
+# Each quote box holding a supporting sentence: the boxes of the sentence and of its scroll container.
+SUPPORT_BOXES = """() => [...document.querySelectorAll('#rag-sources .rag-quote')].filter(b => b.querySelector(
+    'mark.rag-support')).map(b => { const m = b.querySelector('mark.rag-support').getBoundingClientRect(),
+    q = b.getBoundingClientRect(); return {box: [q.top, q.bottom], mark: [m.top, m.bottom],
+    scrolls: b.scrollHeight > b.clientHeight, id: b.closest('.rag-card').id}; })"""
+# A card whose supporting sentence comes after 40 lines of its quote box: it opens scrolled to it.
+LONG_CARD = """() => { const card = document.createElement('div'); card.className = 'rag-card rag-cited';
+    card.id = 'src-test-long'; card.innerHTML = '<div class="rag-quote">' + '前文的一句话，'.repeat(400) +
+    '<mark class="rag-support">这是支持回答的那一句。</mark>' + '后文。'.repeat(20) + '</div>';
+    const panel = document.querySelector('#rag-sources .rag-sources');
+    const before = [window.scrollY, document.querySelector('#rag-sources').scrollTop];
+    panel.appendChild(card); return before; }"""
+
+
+def inside(found: dict) -> bool:
+    """The supporting sentence lies within the visible part of its quote box (a pixel of slack)."""
+    (top, bottom), (mark_top, mark_bottom) = found["box"], found["mark"]
+    if mark_bottom - mark_top > bottom - top:  # longer than the box: it starts at its top
+        return abs(mark_top - top) <= 2
+    return mark_top >= top - 1 and mark_bottom <= bottom + 1
+
+
+def test_browser_streams_the_answer_and_opens_the_cited_article(app_url, kept_dir, tmp_path):
+    """The page from question to cited article; then what it keeps: the supporting sentence inside
+    each card's quote box, a 👍 with a comment in the ratings database, the conversation back
+    after a reload."""
     if not CHROMIUM.exists():
         pytest.fail("/usr/bin/chromium is missing: `apt-get install -y chromium` (bash .ci/run does it)")
     from playwright.sync_api import sync_playwright
@@ -92,6 +124,13 @@ def test_browser_streams_the_answer_and_opens_the_cited_article(app_url, tmp_pat
         assert page.locator("#rag-chat .rag-answer.rag-sourced, #rag-chat .rag-answer.rag-partial").count() == 0
         page.wait_for_selector("#rag-chat .rag-answer.rag-sourced, #rag-chat .rag-answer.rag-partial",
                                timeout=240_000)
+        page.wait_for_timeout(500)  # the page script centres the quote boxes on the next frame
+        supports = page.evaluate(SUPPORT_BOXES)
+        before = page.evaluate(LONG_CARD)
+        page.wait_for_selector("#src-test-long .rag-quote[data-rag-centred]", timeout=5_000)
+        long_card = [f for f in page.evaluate(SUPPORT_BOXES) if f["id"] == "src-test-long"][0]
+        after = page.evaluate("() => [window.scrollY, document.querySelector('#rag-sources').scrollTop]")
+        page.evaluate("() => document.getElementById('src-test-long').remove()")
         link = page.locator("#rag-chat a.rag-cite").first
         card_id = link.get_attribute("href").lstrip("#")
         link.click()
@@ -103,11 +142,48 @@ def test_browser_streams_the_answer_and_opens_the_cited_article(app_url, tmp_pat
         article = page.locator(f"#{card_id} .rag-article-text").inner_text()
         page.wait_for_timeout(800)  # let the smooth scroll finish before the screenshot
         page.screenshot(path=str(tmp_path / "chat-article.png"))
+        page.locator("#rag-chat .rag-answer").last.hover()  # the message's buttons may show on hover only
+        page.locator('#rag-chat button[aria-label="Like"]').last.click()
+        page.locator("#rag-comment textarea").wait_for(state="visible", timeout=10_000)
+        page.fill("#rag-comment textarea", "数字和出处都对 · right figure, right page")
+        page.screenshot(path=str(tmp_path / "chat-feedback.png"))
+        page.locator("#rag-comment textarea").press("Enter")
+        rows = wait_for_rows(FeedbackStore(kept_dir / FEEDBACK_FILE), lambda r: r["comment"])
+        page.reload()
+        page.wait_for_selector("#rag-chat .rag-answer.rag-sourced, #rag-chat .rag-answer.rag-partial", timeout=30_000)
+        page.wait_for_selector("#rag-sources .rag-card.rag-cited", timeout=10_000)
+        kept_question = page.locator("#rag-chat .rag-question").first.inner_text()
+        with page.expect_download(timeout=15_000) as download:
+            page.locator("#rag-export").click()
+        markdown = Path(download.value.path()).read_text(encoding="utf-8")
         browser.close()
     assert headline.endswith(title) and len(highlighted) > 20 and highlighted in article
     assert len(article) > len(highlighted)
     assert (tmp_path / "chat-article.png").stat().st_size > 10_000
     assert outside == [], f"the page reached outside the app: {outside}"
+    # The supporting sentence inside the visible part of each quote box, without moving the page.
+    assert supports and all(inside(f) for f in supports), supports
+    assert long_card["scrolls"] and inside(long_card) and after == before, (long_card, before, after)
+    # The 👍 and its comment in the ratings database; the conversation back after the reload.
+    question = "清泉村去年电商交易额是多少？"
+    assert len(rows) == 1 and rows[0]["rating"] == 1 and rows[0]["question"] == question
+    assert rows[0]["comment"] == "数字和出处都对 · right figure, right page" and rows[0]["citations"]
+    assert kept_question == question
+    # The exported conversation: the question, and every source the answer cites with its quote.
+    assert f"## 1. {question}" in markdown
+    for citation in rows[0]["citations"]:
+        assert citation["source"] in markdown and citation["quote"].split()[0] in markdown
+
+
+def wait_for_rows(store: FeedbackStore, ready, seconds: float = 15) -> list[dict]:
+    """The store's rows once one is ``ready`` (the page's events are asynchronous), else as they are."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = store.rows()
+        if any(ready(r) for r in rows):
+            return rows
+        time.sleep(0.2)
+    return store.rows()
 
 
 def test_five_users_at_once_each_get_their_own_answer(app_url):

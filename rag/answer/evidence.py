@@ -6,13 +6,16 @@ passages contain the question's words: Chinese words as jieba cuts them, English
 the CC-CEDICT glossary, romanised names ("Ding Zhifa") through pinyin. Question words
 ("哪一年", "roughly") are left out. The threshold was set from the public set (see
 `Settings.min_coverage`); numbers and ordinals the question names must be stated outright
-(`rag.answer.quantities.missing_specifics`).
+(`rag.answer.quantities.missing_specifics`), and a question for a definite kind of quantity
+("多少户", "how much money") needs a passage with a figure that can be of it
+(`rag.answer.asked.passages_lack`).
 """
 
 from __future__ import annotations
 
 from rag.search.crossling import english_words, gloss, pinyin_tokens, romanised_name_tokens
 from rag.search.keywords import words
+from rag.answer.asked import asked_quantity, passages_lack
 from rag.answer.quantities import missing_specifics
 from rag.textnorm import QUESTION_WORDS, detect_language, match_key
 
@@ -69,9 +72,13 @@ def gate(question: str, passages, index, min_coverage: float) -> str:
     """
     if not passages:
         return "nothing retrieved"
-    absent = missing_specifics(question, [p.heading + p.text for p in passages])
+    texts = [p.heading + p.text for p in passages]
+    absent = missing_specifics(question, texts)
     if absent:
         return f"not in the documents: {', '.join(absent)}"
+    asked = asked_quantity(question)
+    if asked is not None and passages_lack(asked, texts):
+        return f"no figure of the asked kind ({'/'.join(sorted(asked.kinds))}) in the documents"
     stored = {t for p in passages for t in index.chunk_pinyin(p.chunk_id)} if index.pinyin is not None else None
     share, missing = coverage(question, passages, index.glossary, index.syllables if index.pinyin else None,
                               stored)

@@ -6,10 +6,12 @@
 
 Abstention is decided by code, not left to the model (a small model offered a way out takes it
 for questions it could answer): before generation, when the passages contain too few of the question's
-words or lack a number or ordinal it names ("2023年", "第十六次"); after it, when
-no sentence of the answer adds something to the question that a passage supports (numbers
-compared as quantities), when a question asking for a number gets none, or when the model
-declined anyway.
+words or lack a number or ordinal it names ("2023年", "第十六次") or any figure of the kind it
+asks for ("多少户"); after it, when no sentence of the answer adds something to the question that
+a passage supports (numbers compared as quantities), when a question asking for a number gets
+none beyond its own or only figures of another kind (days where money was asked:
+rag.answer.asked), or when the model declined anyway. A question of several parts is searched,
+gated and checked part by part (rag.answer.parts); the answer names the parts the pages do not answer.
 
 A Traditional question is searched, checked and answered in its Simplified form, the pages'
 script; what the asker reads (the streamed text, the answer, a refusal) is converted back to
@@ -29,7 +31,8 @@ from rag.answer.cite import keep_language, verify_answer
 from rag.answer.condense import condense, condense_samples
 from rag.answer.evidence import gate
 from rag.answer.excerpts import select_excerpts
-from rag.answer.quantities import asks_for_quantity, has_quantity
+from rag.answer.parts import Part, interleave, part_excerpts, split_parts, unanswered
+from rag.answer.asked import asked_quantity, check_figures
 from rag.answer.types import Answer, Answered, Delta, Event, PipelineStatus, Retrieved
 from rag.config import Settings
 from rag.models.chat import expect_prompt, shared_chat_model, warm_up
@@ -59,6 +62,9 @@ class Asking:
     passages: list[Passage] = field(default_factory=list)
     context: list[Passage] = field(default_factory=list)  # the passages the LLM read
     timings: dict = field(default_factory=dict)
+    # A question of several parts (rag.answer.parts): the parts, and why the gate refused each ("": it passed).
+    parts: list[Part] = field(default_factory=list)
+    part_gates: list[str] = field(default_factory=list)
     # The asker's script (rag.script.writer_for): what they read is converted to it, from the
     # Simplified the answer is written and checked in; None: shown as written.
     writer: Callable[[str], str] | None = None
@@ -172,27 +178,63 @@ class Pipeline:
             yield from (Delta(answer.text), Answered(answer))
             return
         t0 = time.perf_counter()
-        # A follow-up searched together with the previous question may be longer than a question
-        # may be: its end, the new question, is what counts.
-        query = state.rewritten[-self.settings.max_question_chars:]
-        state.passages = searcher.search(validate_question(query, self.settings), k or self.settings.top_k,
-                                              filters)
-        state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
-        yield Retrieved(state.passages, state.rewritten)
-        reason = gate(state.asked, state.passages, searcher.index, self.settings.min_coverage)
-        if reason:
-            answer = state.refusal(reason)
-            yield from (Delta(answer.text), Answered(answer))
-            return
-        excerpts = select_excerpts(
-            state.passages, searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
-            self.settings.llm_context_chars, self.settings.llm_passages)
+        # A follow-up is one question: its condensed form may carry the question before it along.
+        parts = split_parts(state.asked) if not history else []
+        if len(parts) > 1:
+            excerpts, asked = yield from self._prepare_parts(state, parts, searcher, k or self.settings.top_k,
+                                                               filters)
+            if excerpts is None:  # every part refused
+                return
+        else:
+            # A follow-up searched together with the previous question may be longer than a question
+            # may be: its end, the new question, is what counts.
+            query = state.rewritten[-self.settings.max_question_chars:]
+            state.passages = searcher.search(validate_question(query, self.settings), k or self.settings.top_k,
+                                             filters)
+            state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
+            yield Retrieved(state.passages, state.rewritten)
+            reason = gate(state.asked, state.passages, searcher.index, self.settings.min_coverage)
+            if reason:
+                answer = state.refusal(reason)
+                yield from (Delta(answer.text), Answered(answer))
+                return
+            excerpts, asked = select_excerpts(
+                state.passages, searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
+                self.settings.llm_context_chars, self.settings.llm_passages), state.asked
         state.context = [e.passage for e in excerpts]
         state.timings["context_s"] = round(time.perf_counter() - t0 - state.timings["retrieve_s"], 4)
-        messages = self._messages(state.asked, state.language, [(_heading(e.passage), e.text) for e in excerpts])
+        messages = self._messages(asked, state.language, [(_heading(e.passage), e.text) for e in excerpts])
         answer = yield from self._write(state, messages)
         state.timings["generate_s"] = round(time.perf_counter() - state.started - state.timings.get("ttft_s", 0), 3)
         yield Answered(answer)
+
+    def _prepare_parts(self, state: Asking, parts: list[Part], searcher: HybridSearcher, k: int,
+                       filters) -> Generator[Event, None, tuple]:
+        """A question of several parts (rag.answer.parts): each part searched and gated on its own,
+        and excerpts for every part that passes (at most two passages of one article).
+
+        Returns:
+            (excerpts, the question put to the LLM: all of it, or the parts that passed), or
+            (None, "") when no part passed and the refusal was yielded.
+        """
+        t0 = time.perf_counter()
+        found = [searcher.search(validate_question(p.query[-self.settings.max_question_chars:], self.settings), k,
+                                 filters) for p in parts]
+        state.parts, state.passages = parts, interleave(found, k * len(parts))
+        state.timings["retrieve_s"] = round(time.perf_counter() - t0, 4)
+        yield Retrieved(state.passages, state.rewritten)
+        state.part_gates = [gate(p.query, f, searcher.index, self.settings.min_coverage) for p, f in zip(parts, found)]
+        passing = [i for i, why in enumerate(state.part_gates) if not why]
+        if not passing:
+            answer = state.refusal(state.part_gates[0])
+            yield from (Delta(answer.text), Answered(answer))
+            return None, ""
+        excerpts = part_excerpts([parts[i] for i in passing], [found[i] for i in passing], searcher,
+                                 self.settings.llm_context_chars, self.settings.llm_passages)
+        # A part leaning on a refused one is asked together with it, as the whole question.
+        if len(passing) == len(parts) or any(parts[i].context for i in passing):
+            return excerpts, state.asked
+        return excerpts, ("" if state.language == "zh" else " ").join(parts[i].text for i in passing)
 
     def _write(self, state: Asking, messages: list) -> Generator[Delta, None, Answer]:
         """Have the model answer, yielding its deltas; returns the checked answer.
@@ -281,11 +323,23 @@ class Pipeline:
         if not supported:
             reason = "restates the question" if checked and all(c.restates for c in checked) else "no support"
             return state.refusal(reason, raw)
-        if asks_for_quantity(state.asked) and not any(has_quantity(s) for s in supported):
-            return state.refusal("no figure", raw)
+        # Each part of a question of several is checked on its own; the answer says which the
+        # pages do not answer, and is a refusal only when they answer none.
+        missing = unanswered(state.parts, state.part_gates, supported) if state.parts else []
+        if state.parts and len(missing) == len(state.parts):
+            return state.refusal(missing[0][1], raw)
+        asked = asked_quantity(state.asked) if not state.parts else None
+        wrong = check_figures(asked, supported, state.asked) if asked is not None else ""
+        if wrong:  # "no figure", or figures of another kind than asked ("wrong quantity: …")
+            return state.refusal(wrong, raw)
+        reason = ""
+        if missing:
+            joiner = "；" if state.language == "zh" else "; "
+            text += "\n" + fill(f"partial_{state.language}", parts=joiner.join(state.parts[i].text for i, _ in missing))
+            reason = "part not answered: " + joiner.join(f"{state.parts[i].text} ({why})" for i, why in missing)
         state.timings["total_s"] = round(time.perf_counter() - state.started, 3)
         return Answer(state.question, state.shown(text), citations, state.passages, False, state.rewritten,
-                      state.language, state.timings,
+                      state.language, state.timings, reason=reason,
                       unsupported_sentences=[state.shown(c.text) for c in checked if not c.supported],
                       unverified_numbers=[n for c in checked for n in c.unverified_numbers],
                       corrected_numbers=[fix for c in checked for fix in c.corrected_numbers], raw_text=raw)

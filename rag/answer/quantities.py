@@ -4,87 +4,161 @@ An answer may restate a figure in other words than its passage ("4200多万" →
 must hold is the value, and for Chinese text also the unit that follows it ("70元" is not
 "70万元" and not "70周岁"). Chinese numerals written as characters (六方, 两省) are read only in
 passages, where they can vouch for an answer's digits; in the answer they are as often words
-(一起, 统一) as numbers.
+(一起, 统一) as numbers. Their values come from cn2an ("二〇二三" → 2023, "两千三百万"), with what
+it does not read done here: decimals before a multiplier ("三点五亿"), percentages ("百分之四十",
+"三成"), fractions ("三分之一") and ordinals ("第三", kept apart from amounts).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+import cn2an
 
 from rag.textnorm import CJK, CJK_RE, match_key, normalize_chars
 
 MULTIPLIERS = {"万亿": 1e12, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
                "trillion": 1e12, "billion": 1e9, "million": 1e6, "thousand": 1e3}
+# 成 is tenths ("三成" is 30%) except where it starts a word ("3成员" is not 30%).
+_TENTHS = r"成(?![立员为功本果交熟绩就长效不])"
 # A number not glued to a word ("COVID-19", "A4", "3-5" count only as their first part); an
-# approximation word (多, 余, 近) may sit between the digits and the multiplier or unit.
+# approximation word (多, 余) may sit between the digits and the multiplier or unit.
 _QUANTITY = re.compile(
     r"(?<![A-Za-z\d.\-])(\d+(?:\.\d+)?)"
     r"\s*(?:多|余)?\s*(万亿|亿|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
-    rf"(%|[{CJK}])?", re.I)
+    rf"({_TENTHS}|%|％|[{CJK}])?", re.I)
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
 # (次 "times" is not one: "每周2次" is not "2辆".)
 CLASSIFIERS = frozenset("个名位家户人口项件场座条支所处批种类间台辆只头")
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-# A Chinese numeral with the unit character after it ("六方", "两万元", "三十五名").
-_CN_QUANTITY = re.compile(r"(?<![零〇一二两三四五六七八九十百千万亿])"
-                          rf"([零〇一二两三四五六七八九十百千万亿]+)(%|[{CJK}])")
+_CN = "零〇一二两三四五六七八九十百千万亿"
+_CN_NUMBER = rf"[{_CN}]+(?:点[零〇一二三四五六七八九]+(?:万亿|亿|万)?)?"
+# Chinese numerals: a fraction ("三分之一", "百分之四十"), or a numeral with the unit character after
+# it ("六方", "两万元", "三十五名", "三点五亿元", "三成"), or an ordinal ("第三").
+_CN_QUANTITY = re.compile(
+    rf"(?<![{_CN}点])(?:(?P<whole>[{_CN}]+)分之(?P<part>{_CN_NUMBER})"
+    rf"|(?P<nth>第)(?P<ordinal>{_CN_NUMBER})"
+    rf"|(?P<value>{_CN_NUMBER})(?:多|余)?(?!分之|分点)(?P<unit>{_TENTHS}|%|％|(?![{_CN}])[{CJK}]))")
+_HALF = re.compile(r"一半|半数|过半")  # 50%
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _ORDINAL = re.compile(r"第[一二三四五六七八九十百零〇两]+[次届期条批]")
+_ENGLISH_NUMBERS = {w: float(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_ENGLISH_NUMBERS.update({w: 10.0 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(),
+                                                           start=3)})
+_ENGLISH_NUMBERS.update({"hundred": 100.0, "thousand": 1e3, "million": 1e6, "billion": 1e9, "dozen": 12.0})
+_ENGLISH_NUMBER = re.compile(rf"\b({'|'.join(_ENGLISH_NUMBERS)})\b", re.I)
+# What follows a number and tells what it counts ("万元", "平方米", "households"): kept for
+# `rag.answer.asked`, which reads the kind of quantity from it.
+_AFTER = 20
 
 
 @dataclass(frozen=True)
 class Quantity:
     """A number found in text: its value, the unit character after it ("" for none, "#" for any
-    measure word) and the text."""
+    measure word, "%" for a percentage), the text, the text after it and whether it is an ordinal
+    ("第三", "3rd")."""
 
     value: float
     unit: str
     text: str
+    after: str = ""
+    ordinal: bool = False
 
 
 def _unit(char: str) -> str:
+    if char in ("%", "％"):
+        return "%"
     return "#" if char and char in CLASSIFIERS else char
 
 
+def _tenths(text: str, m: re.Match, group) -> bool:
+    """Whether the unit the match ends with is 成 as tenths ("三成"), not a word ("3成员")."""
+    return m.group(group) == "成" and bool(re.match(_TENTHS, text[m.start(group):]))
+
+
+@lru_cache(maxsize=4096)  # the same numerals recur in every passage checked
 def chinese_numeral(text: str) -> float | None:
-    """The value of a Chinese numeral ("三十五" → 35, "两万" → 20000, "一百零八" → 108)."""
-    total, section, digit = 0.0, 0.0, None
-    for char in text:
-        if char in _CN_DIGITS:
-            digit = _CN_DIGITS[char]
-        elif char in _CN_UNITS:
-            section += (1 if digit is None else digit) * _CN_UNITS[char]
-            digit = None
-        elif char in ("万", "亿"):
-            size = MULTIPLIERS[char]
-            if section + (digit or 0) == 0 and total == 0:
-                return None
-            total = (total + section + (digit or 0)) * size if size > 1e4 else total + (section + (digit or 0)) * size
-            section, digit = 0.0, None
-    value = total + section + (digit or 0)
-    return value if value or "零" in text or "〇" in text else None
+    """The value of a Chinese numeral ("三十五" → 35, "两万" → 20000, "二〇二三" → 2023,
+    "三点五亿" → 350000000); None for what is no single number ("七八", "万")."""
+    multiplier = 1.0
+    if "点" in text:
+        for word in ("万亿", "亿", "万"):
+            if text.endswith(word):
+                text, multiplier = text[: -len(word)], MULTIPLIERS[word]
+                break
+    if len(text) == 1 and text in "十百千":  # "百名干部", "千企": cn2an wants a digit before them
+        return MULTIPLIERS.get(text, 10.0)
+    # Two digits side by side are an estimate ("七八个人", "两三天"), not a positional number.
+    if len(text) == 2 and all(c in "一二两三四五六七八九" for c in text):
+        return None
+    try:
+        return float(cn2an.cn2an(text, "normal")) * multiplier
+    except (ValueError, KeyError, IndexError, TypeError):  # not one number ("三四十", "十几")
+        return None
 
 
-def quantities(text: str, numerals: bool = False) -> list[Quantity]:
+def quantities(text: str, numerals: bool = False, words: bool = False) -> list[Quantity]:
     """Every number of the text, with multipliers applied ("4200多万" → 42,000,000).
 
     Args:
-        numerals: also read Chinese numerals followed by a unit ("六方" → 6 方).
+        numerals: also read Chinese numerals followed by a unit ("六方" → 6 方), percentages
+            ("百分之四十" → 40 %, "一半" → 50 %), fractions and ordinals ("第三").
+        words: also read English number words ("five", "a dozen").
     """
     text = _THOUSANDS.sub("", normalize_chars(text))
     out = []
     for m in _QUANTITY.finditer(text):
         digits, multiplier, unit = m.group(1), m.group(2), m.group(3) or ""
         value = float(digits) * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
-        out.append(Quantity(value, _unit(unit), m.group(0).strip()))
+        before, after = text[max(0, m.start() - 3):m.start()], _following(text, m, unit)
+        if _tenths(text, m, 3):
+            value, unit = value * 10, "%"
+        elif before.endswith("百分之"):
+            unit = "%"
+        ordinal = before.endswith("第") or bool(re.match(r"(?:st|nd|rd|th)\b", text[m.end(1):]))
+        out.append(Quantity(value, _unit(unit), m.group(0).strip(), after, ordinal))
     if numerals:
-        for m in _CN_QUANTITY.finditer(text):
-            value = chinese_numeral(m.group(1))
+        out += _numerals(text)
+        out += [Quantity(50.0, "%", m.group(0), text[m.end():m.end() + _AFTER]) for m in _HALF.finditer(text)]
+    if words:
+        for m in _ENGLISH_NUMBER.finditer(text):
+            if text[:m.start()].rstrip()[-1:].isdigit():  # "42 million" is one number, read above
+                continue
+            out.append(Quantity(_ENGLISH_NUMBERS[m.group(1).lower()], "", m.group(0), text[m.end():m.end() + _AFTER]))
+    return out
+
+
+def _following(text: str, m: re.Match, unit: str) -> str:
+    """The text after a number: from its unit on ("万元…", "households…")."""
+    start = m.end() - len(unit) if unit else m.end()
+    return text[start:start + _AFTER]
+
+
+def _numerals(text: str) -> list[Quantity]:
+    """The Chinese numerals of a text (see `quantities`)."""
+    out = []
+    for m in _CN_QUANTITY.finditer(text):
+        if m.group("whole"):
+            whole, part = chinese_numeral(m.group("whole")), chinese_numeral(m.group("part"))
+            if whole and part is not None:
+                out.append(Quantity(100 * part / whole, "%", m.group(0), text[m.end():m.end() + _AFTER]))
+        elif m.group("nth"):
+            value = chinese_numeral(m.group("ordinal"))
             if value is not None:
-                out.append(Quantity(value, _unit(m.group(2)), m.group(0)))
+                # The measure word after it stays its unit ("第三届" 届), as for any numeral.
+                unit = text[m.end():m.end() + 1]
+                unit = unit if CJK_RE.match(unit) and unit not in _CN else ""
+                out.append(Quantity(value, _unit(unit), m.group(0), text[m.end():m.end() + _AFTER], ordinal=True))
+        else:
+            value, unit = chinese_numeral(m.group("value")), m.group("unit")
+            if value is not None:
+                after = _following(text, m, unit)
+                if _tenths(text, m, "unit"):
+                    value, unit = value * 10, "%"
+                out.append(Quantity(value, _unit(unit), m.group(0), after))
     return out
 
 
@@ -118,25 +192,6 @@ def missing_specifics(question: str, sources: list[str]) -> list[str]:
     joined = match_key("".join(sources))
     absent = missing(question, sources, strict_unit=False)
     return absent + [o for o in _ORDINAL.findall(match_key(question)) if o not in joined]
-
-
-_ASKS_QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个名位次项家户人年亩天月场所座批条届万千百十]?|比例|百分之|哪一?年|"
-    r"\bhow (?:many|much|large|big|long|high|old)\b|\bwhat (?:percentage|proportion|share|level)\b|"
-    r"\b(?:which|what) year\b", re.I)
-_NUMBER_WORDS = re.compile(
-    r"\d|[一二三四五六七八九十百千万亿两半]|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b", re.I)
-
-
-def asks_for_quantity(question: str) -> bool:
-    """Whether the question asks for a number ("多少", "几次", "how many", "which year")."""
-    return bool(_ASKS_QUANTITY.search(question))
-
-
-def has_quantity(text: str) -> bool:
-    """Whether the text gives a number, in digits, Chinese numerals or English number words."""
-    return bool(_NUMBER_WORDS.search(text))
 
 
 _ENGLISH_AMOUNT = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(trillion|billion|million|thousand)\b", re.I)

@@ -1,5 +1,5 @@
 """The chat's archive controls, apart from Gradio: who may upload, uploads into the corpus and the
-index, the outlets the filter offers and the filter in words.
+index, the outlets the filter offers, the filter and the archive (for the status line) in words.
 
 An upload is checked and saved by `rag.ingest.intake` (the rules of `rag add`), then the index is
 rebuilt — only the new texts are embedded, the rest come from the embedding cache — and every
@@ -21,6 +21,7 @@ from pathlib import Path
 from rag.app.access import LOOPBACK
 from rag.app.validation import for_caller
 from rag.config import Settings
+from rag.ingest.article import display_date
 from rag.ingest.intake import AddReport, add_paths
 from rag.search.filters import SearchFilter
 from rag.search.index import IndexStatus
@@ -39,6 +40,18 @@ def outlet_choices(index) -> list[str]:
     """The outlets of the index's articles, the most printed first, for the filter's menu."""
     counts = Counter(c.paper for c in index.chunks if c.paper)
     return [name for name, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def archive_line(status: IndexStatus) -> str:
+    """The archive in words for the status line: "档案 Archive: 10,000 articles · 3 outlets ·
+    2023-01-01 – 2023-07-31" (the outlets and the dates where the index knows them)."""
+    parts = [f"{status.articles:,} articles"]
+    if status.outlets:
+        parts.append(f"{status.outlets:,} outlet{'s' if status.outlets > 1 else ''}")
+    if status.first_date:
+        first, last = display_date(status.first_date), display_date(status.last_date)
+        parts.append(first if first == last else f"{first} – {last}")
+    return "档案 Archive: " + " · ".join(parts)
 
 
 def describe_filter(date_from: str = "", date_to: str = "", paper=()) -> str:

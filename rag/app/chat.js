@@ -1,6 +1,27 @@
 // The page script (chatview.HEAD): a footnote click opens its card's full article and brings the
-// highlighted passage into view.
+// highlighted passage into view; a card's quote box that scrolls opens on its supporting sentence.
 (() => {
+  // The quote box of a card scrolls (chat.css: max-height): scrolled so that its highlighted
+  // supporting sentence sits in the middle of it. The box alone is scrolled (scrollIntoView would
+  // scroll the sources panel and the page too), once per rendering of the card.
+  function centreSupport(box) {
+    const mark = box.querySelector('mark.rag-support');
+    if (mark && !box.clientHeight) return;  // folded away: centred when it opens (the toggle below)
+    box.dataset.ragCentred = '1';
+    if (!mark || box.scrollHeight <= box.clientHeight) return;
+    const offset = mark.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientTop;
+    const room = box.clientHeight - Math.min(mark.getBoundingClientRect().height, box.clientHeight);
+    box.scrollTop += offset - room / 2;
+  }
+  function centreAll(root) {
+    for (const box of root.querySelectorAll('.rag-quote:not([data-rag-centred])')) centreSupport(box);
+  }
+  let pending = false;  // Gradio re-renders the panel as HTML: new cards, checked once a frame
+  new MutationObserver(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; centreAll(document); });
+  }).observe(document.documentElement, {childList: true, subtree: true});
   function centre(details) {
     const body = details.querySelector('.rag-article-body');
     const mark = body && body.querySelector('mark.rag-passage');
@@ -26,5 +47,6 @@
   document.addEventListener('toggle', (event) => {
     const d = event.target;
     if (d.matches && d.matches('details.rag-article') && d.open) centre(d);
+    if (d.matches && d.matches('details') && d.open) centreAll(d);  // earlier questions, other passages
   }, true);
 })();

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Iterable
@@ -28,6 +29,14 @@ ArticleLookup = Callable[[object], tuple[object, tuple[int, int] | None]]
 _TOKEN = re.compile(re.escape(UNSUPPORTED_MARK) + "|" + MARKER.pattern)
 _STREAM_MARKER = re.compile(MARKER_PATTERN)  # without the space before it, which the stream keeps
 _SENTENCE_END = re.compile(r"[。！？!?；]|\.(?=\s)|\n")
+# The example questions that fill the empty chat, in Chinese and English.
+EXAMPLES = [
+    "水头镇的“和食堂”面向哪些老人开放？",
+    "清泉村去年电商交易额是多少？",
+    "苍南县建立了多少个党建联盟？",
+    "How many party-building alliances had Cangnan county set up this year?",
+    "Which hospital brought its shuttle bus to Dengta village in Deqing?",
+]
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Turn:
     streamed: str = ""
     answer: object = None  # rag.answer.pipeline.Answer once complete
     error: str = ""
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # the answer's name in the ratings
 
 
 def status_html(text: str) -> str:

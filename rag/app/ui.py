@@ -1,7 +1,8 @@
 """The chat window (`rag chat`): a Gradio app that formats what `rag.answer.pipeline` returns.
 
-With `rag.app.controls` (the filter and the upload), the only module that imports gradio. Each
-browser session keeps its own conversation in a `gr.State`; the pipelines (index, embedder, LLM)
+With `rag.app.controls` (filter, upload) and `rag.app.keeping` (ratings, export, the kept
+conversation), the only modules that import gradio. Each browser session keeps its own
+conversation in a `gr.State`; the pipelines (index, embedder, LLM)
 are process-wide and shared by all sessions. The sources panel is filled from `Pipeline.stream`'s
 `Retrieved` event, before the LLM's first token, and narrowed to the cited passages when the checked
 `Answer` arrives; the streamed text is then replaced by `Answer.text`, which may differ (a refusal, [?] marks).
@@ -29,25 +30,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no teleme
 import gradio as gr  # noqa: E402
 
 from rag.ingest.library import ArticleLibrary  # noqa: E402
-from rag.app.chatview import HEAD, STYLE, Turn, answer_html, question_html, sources_html, status_html  # noqa: E402
+from rag.app.chatview import (EXAMPLES, HEAD, STYLE, Turn, answer_html, question_html, sources_html,  # noqa: E402
+                              status_html)
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
 from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
-from rag.app.archive import describe_filter, uploads_allowed  # noqa: E402
+from rag.app.archive import archive_line, describe_filter, uploads_allowed  # noqa: E402
 from rag.app.controls import ArchiveControls  # noqa: E402
+from rag.app.keeping import ConversationControls  # noqa: E402
+from rag.app.timeline import TimelineTab  # noqa: E402
 from rag.answer.pipeline import Answered, Delta, Pipeline, Retrieved, get_pipeline  # noqa: E402
 from rag.app.validation import (MAX_PASSAGES, Request, check_model, check_passages, check_request,  # noqa: E402
                                 for_caller, missing_arguments)
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "水头镇的“和食堂”面向哪些老人开放？",
-    "清泉村去年电商交易额是多少？",
-    "苍南县建立了多少个党建联盟？",
-    "How many party-building alliances had Cangnan county set up this year?",
-    "Which hospital brought its shuttle bus to Dengta village in Deqing?",
-]
 ANSWER_CONCURRENCY = 8
 STREAM_INTERVAL_S = 0.05  # the least time between two updates of an answer being written
 QUEUE_SIZE = 64
@@ -110,7 +107,7 @@ class ChatApp:
     """What the chat does, apart from its layout; one per server, shared by every session."""
 
     def __init__(self, settings: Settings, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
-                 concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False):
+                 concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False, keep_dir=None):
         self.settings = settings
         self.pipeline_for = pipeline_for
         self.concurrency = concurrency
@@ -119,6 +116,8 @@ class ChatApp:
         self.models = model_choices(settings)
         self.asked = {settings}  # the settings questions were answered with: an upload reloads their pipelines
         self.archive = ArchiveControls(self)
+        self.keeping = ConversationControls(self, keep_dir)  # ratings and kept conversations (None: the cache's)
+        self.timeline = TimelineTab(self)  # the Timeline tab (rag.app.timeline)
 
     def settings_for(self, model: str | None = None, passages: int | float | None = None) -> Settings:
         """The settings of one question: the chosen model and number of passages.
@@ -235,7 +234,7 @@ class ChatApp:
             log.warning("the index or models cannot be opened: %s", exc)
             gr.Warning(for_caller(exc))
             return status_html(f"⚠ {for_caller(exc)}")
-        return status_html(f"索引 Index: {status.line()}")
+        return status_html(f"{archive_line(status.index)}\n索引 Index: {status.line()}")
 
     # ------------------------------------------------------------------ API
 
@@ -303,13 +302,13 @@ class ChatApp:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=340):
                     chatbot = gr.Chatbot(show_label=False, elem_id="rag-chat", height="62vh", min_height=320,
-                                         latex_delimiters=[], buttons=[], feedback_options=None,
+                                         latex_delimiters=[], buttons=[], feedback_options=("Like", "Dislike"),
                                          placeholder="**用中文或英文提问 · Ask in Chinese or English**",
                                          examples=[{"text": q} for q in EXAMPLES])
                     filters = self.archive.filter_row()
                     question = gr.Textbox(show_label=False, placeholder="输入问题，按回车 · Type a question, press Enter",
                                           max_lines=4, submit_btn="提问 Ask", elem_id="rag-question", autofocus=True)
-                    clear = gr.Button("清空对话 · Clear conversation", size="sm", variant="secondary")
+                    clear = self.keeping.buttons(chatbot, turns)  # rating comments, clear, export
                     with gr.Accordion("设置 · Settings", open=False):
                         model = gr.Dropdown(self.models, value=self.settings.llm_model, label="模型 · Model",
                                             info="qwen-1.5b: better answers · fast: the 0.5B, quicker")
@@ -318,6 +317,7 @@ class ChatApp:
                     self.archive.upload_row(status)
                 with gr.Column(scale=2, min_width=320):
                     sources = gr.HTML(self._sources([]), elem_id="rag-sources", js_on_load=None)
+            self.timeline.tab()
             inputs, outputs = [question, turns, model, passages, *filters], [chatbot, sources, question, turns]
             # Raw values, checked by rag.app.validation as `/ask`'s are (the components' own
             # checks would refuse without naming the field, and with a traceback).
@@ -330,8 +330,7 @@ class ChatApp:
             # the caller as an error, which on the page would mark the chat "Error" (there: a warning).
             gr.Button(visible=False).click(self.chat, inputs, outputs, api_name="chat", api_visibility="undocumented",
                                            **answer_args)
-            for trigger in (clear.click, chatbot.clear):
-                trigger(self.clear, None, outputs, cancels=[asked, picked], api_visibility="private")
+            self.keeping.wire(demo, [asked, picked], (clear.click, chatbot.clear), outputs)
             demo.load(self.status, None, status, api_visibility="private", show_progress="full").then(
                 self.archive.outlet_menu, None, filters[2], api_visibility="private", show_progress="hidden")
             gr.api(self.ask, api_name="ask", concurrency_id="answer", concurrency_limit=self.concurrency)
@@ -341,7 +340,7 @@ class ChatApp:
 
 
 def build_app(settings: Settings | None = None, pipeline_for: Callable[[Settings], Pipeline] = get_pipeline,
-              concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False) -> gr.Blocks:
+              concurrency: int = ANSWER_CONCURRENCY, uploads: bool = False, keep_dir=None) -> gr.Blocks:
     """The chat app, not yet serving.
 
     Args:
@@ -349,10 +348,11 @@ def build_app(settings: Settings | None = None, pipeline_for: Callable[[Settings
         pipeline_for: settings → pipeline (tests pass one with a scripted chat model).
         concurrency: questions answered at once (the LLM itself still generates one at a time).
         uploads: offer the upload into the corpus (`rag.app.archive.uploads_allowed`).
+        keep_dir: the folder of the ratings and the logins' conversations (None: the cache's).
     Returns:
         The Gradio Blocks; serve it with `launch`.
     """
-    return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency, uploads).build()
+    return ChatApp(settings or Settings.from_env(), pipeline_for, concurrency, uploads, keep_dir).build()
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: list[tuple[str, str]] | None = None,

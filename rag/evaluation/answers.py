@@ -7,7 +7,8 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.evaluation.retrieval import EvalItem, aggregate, article_matches, write_report
+from rag.evaluation.retrieval import EvalItem, aggregate, write_report
+from rag.evaluation.splits import listed, side_by_side, split_metrics
 from rag.evaluation.stats import p50_p95
 from rag.script import search_form
 from rag.textnorm import detect_language, match_key
@@ -24,10 +25,11 @@ def is_correct(item: EvalItem, text: str) -> bool:
 
 
 def citation_correct(item: EvalItem, citation, passages) -> bool:
-    """The cited passage holds gold evidence or belongs to a gold article (or section of one)."""
+    """The cited passage holds gold evidence or belongs to a gold article (or section of one, or a
+    reprint of one: `EvalItem.gold_hits`)."""
     passage = next((p for p in passages if p.chunk_id == citation.chunk_id), None)
-    # The passage knows its sub-heading; a citation alone only its headline and label.
-    if any(article_matches(x, gold) for x in (citation, passage) if x is not None for gold in item.article_list):
+    # The passage knows its sub-heading and reprint group; a citation alone only its headline and label.
+    if any(item.gold_hits(x) for x in (citation, passage) if x is not None):
         return True
     text = match_key(passage.text) if passage is not None else ""
     return any(match_key(e) in text for e in item.evidence_list)
@@ -37,7 +39,7 @@ def score_answer(item: EvalItem, answer) -> dict:
     """Per-item answer scores."""
     # A refusal's language is its sentence's; the nearest headlines after it are quoted titles.
     spoken = answer.text.splitlines()[0] if answer.abstained and answer.text else answer.text
-    row = {"id": item.id, "type": item.type, "lang": item.lang, "question": item.question,
+    row = {"id": item.id, "type": item.type, "lang": item.lang, "split": item.split, "question": item.question,
            "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
            "raw_answer": answer.raw_text, "ttft_s": answer.timings.get("ttft_s"),
            "total_s": answer.timings.get("total_s"), "in_language": detect_language(spoken) == item.lang,
@@ -106,6 +108,7 @@ def compare_answers(items: list[EvalItem], systems: dict, progress: bool = True)
     counts = {"items": len(items), "answerable": sum(1 for i in items if i.answerable),
               "unanswerable": sum(1 for i in items if not i.answerable)}
     return {name: {"kind": "answers", **counts, "metrics": aggregate_answers(rows[name]),
+                   "splits": split_metrics(rows[name], aggregate_answers),
                    "seconds": round(seconds[name], 1), "rows": rows[name]} for name in names}
 
 
@@ -129,10 +132,14 @@ def render_answer_markdown(report: dict, name: str, previous: dict | None) -> st
         lines.append(f"| {group} | {values['n']} | " + " | ".join(cells) + " |")
     if previous:
         lines += ["", f"(±) change since the previous report of {previous.get('written_at', '?')}."]
+    lines += side_by_side(report, ANSWER_METRICS + ("ttft_s_p50",))
     wrong = [r for r in report["rows"] if r.get("correct") is False or r.get("refused") is False]
     lines += ["", f"## Items answered wrongly or not refused ({len(wrong)})", ""]
+    wrong, note = listed(wrong)
+    lines += note
     for r in wrong:
-        lines.append(f"- {r['id']} ({r['type']}, {r['lang']}): {r['question']} → {r['answer'][:160]!r}")
+        half = f", {r['split']}" if r.get("split") else ""
+        lines.append(f"- {r['id']} ({r['type']}, {r['lang']}{half}): {r['question']} → {r['answer'][:160]!r}")
     return "\n".join(lines) + "\n"
 
 

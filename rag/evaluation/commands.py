@@ -8,14 +8,17 @@ from pathlib import Path
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.errors import RagError
+from rag.evaluation.splits import CHOICES, SPLITS
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    """`rag eval SET`: retrieval metrics (--retrieval-only) or answer metrics, with a report."""
-    from rag.evaluation.retrieval import load_set, run_retrieval_eval, write_report
+    """`rag eval SET`: retrieval metrics (--retrieval-only) or answer metrics, with a report; dev and
+    test halves side by side (--split both, the default) or one half (--split dev)."""
+    from rag.evaluation.retrieval import load_set, resolve_gold, run_retrieval_eval, write_report
+    from rag.evaluation.splits import select
     from rag.search.retrieve import open_searcher, validate_question
 
-    items = load_set(Path(args.set))
+    items = select(load_set(Path(args.set)), _split(args))
     if args.traditional:  # the same items asked in Traditional script (OpenCC s2t), same gold
         from dataclasses import replace
 
@@ -25,8 +28,10 @@ def cmd_eval(args, settings: Settings) -> int:
     if not args.retrieval_only:
         return _answer_eval(args, settings, items)
     searcher = open_searcher(settings)
+    items = resolve_gold(items, searcher.index.chunks)
     report = run_retrieval_eval(items, lambda q, k: searcher.search(validate_question(q, settings), k))
     report["set"] = str(args.set) + (" (questions converted to Traditional, OpenCC s2t)" if args.traditional else "")
+    report.update(_halves(args))
     status = searcher.index.status()
     report["settings"] = {"embedder": status.embedder, "chunks": status.chunks}
     name = f"{_set_name(args)}-retrieval"
@@ -37,30 +42,52 @@ def cmd_eval(args, settings: Settings) -> int:
                                                        "article_hit@5")))
     if english:
         print(f"English questions: recall@5={english['recall@5']:.3f} (n={english['n']})")
+    for half, metrics in report["splits"].items():
+        print(f"{half}: recall@5={metrics['overall']['recall@5']:.3f} (n={metrics['overall']['n']})")
     print(f"Report: {json_path} and {md_path}")
     return 0
 
 
+def _split(args) -> str:
+    return getattr(args, "split", "both")
+
+
+def _halves(args) -> dict:
+    """What a report records of the halves: which were evaluated and which one was tuned on."""
+    tuned = getattr(args, "tuned_on", None)
+    if tuned == "test":
+        print("warning: tuned on the test half: its figures are no longer held out; tune on dev")
+    return {"split": _split(args), "tuned_on": tuned}
+
+
 def _set_name(args) -> str:
-    """The report's name: the set's, and "-traditional" when its questions were converted."""
-    return Path(args.set).stem + ("-traditional" if args.traditional else "")
+    """The report's name: the set's, "-traditional" when its questions were converted, and the half
+    when only one was evaluated (so that it is compared with the same half's last report)."""
+    half = "" if _split(args) == "both" else f"-{_split(args)}"
+    return Path(args.set).stem + ("-traditional" if args.traditional else "") + half
 
 
 def _answer_eval(args, settings, items) -> int:
     from rag.evaluation.answers import write_answer_report, run_answer_eval
+    from rag.evaluation.retrieval import resolve_gold
     from rag.answer.pipeline import get_pipeline
 
-    pipeline = get_pipeline(settings)
+    pipeline = get_pipeline(settings).load()
     if args.limit:
         items = items[: args.limit]
+    items = resolve_gold(items, pipeline.searcher.index.chunks)
     report = run_answer_eval(items, pipeline.ask)
     report["set"] = str(args.set) + (" (questions converted to Traditional, OpenCC s2t)" if args.traditional else "")
+    report.update(_halves(args))
     report["settings"] = {"llm": f"{settings.llm_backend}:{settings.llm_model}", "top_k": settings.top_k,
                           "llm_passages": settings.llm_passages, "min_coverage": settings.min_coverage}
     name = f"{_set_name(args)}-answers-{settings.llm_model.replace('/', '_')}"
     paths = write_answer_report(report, Path(args.out), name)
     overall = report["metrics"]["overall"]
     print(" ".join(f"{k}={v}" for k, v in overall.items()))
+    shown = ("n", "answer_accuracy", "refusal_accuracy", "false_refusal", "citation_precision")
+    for half, metrics in report["splits"].items():
+        print(f"{half}: " + " ".join(f"{k}={metrics['overall'][k]}" for k in shown))
     print("Report: " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -109,6 +136,10 @@ def _run_bench(args, settings: Settings, sizes: list[int]) -> int:
     if args.load:
         return _write_bench(load_served_chat(settings, questions, args.users, args.seconds), out,
                             f"load-{model}.json")
+    if args.engines:
+        from rag.evaluation.embedbench import engines_bench
+
+        return _write_bench(engines_bench(settings), out, "embed-engines.json")
     if args.archive:
         from rag.evaluation.archivebench import archive_bench
 
@@ -151,6 +182,10 @@ def add_eval_parser(sub, llm_options, settings_of) -> None:
     p.add_argument("--limit", type=int, default=0, help="only the first N items")
     p.add_argument("--traditional", action="store_true",
                    help="ask every question converted to Traditional script (OpenCC s2t), same gold")
+    p.add_argument("--split", choices=CHOICES, default="both",
+                   help="evaluate the dev half, the test half, or both side by side (default); tune on dev only")
+    p.add_argument("--tuned-on", choices=SPLITS, default=None,
+                   help="the half the change being measured was tuned on, recorded in the report (dev)")
     llm_options(p)
     p.set_defaults(func=lambda args: cmd_eval(args, settings_of(args)))
 
@@ -172,6 +207,8 @@ def add_bench_parser(sub, llm_options, settings_of) -> None:
                    help="instead: simulated users (gradio_client) against `rag chat` served on loopback")
     p.add_argument("--users", type=int, default=8, help="--load: simultaneous users")
     p.add_argument("--seconds", type=float, default=300, help="--load: how long questions are sent")
+    p.add_argument("--engines", action="store_true",
+                   help="embedding throughput of torch, OpenVINO and the rest on the corpus's own texts")
     p.add_argument("--archive", action="store_true",
                    help="instead: search latency over the current index (--corpus) with and without "
                         "date and outlet filters")

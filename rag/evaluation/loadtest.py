@@ -71,20 +71,24 @@ def stop_process(child: subprocess.Popen, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[tuple[str, int]]:
-    """Run `rag [options] chat --port PORT` in a child process until the block ends.
+def served_app(options: list[str], port: int, timeout: float = 900, command: str = "chat",
+               ready: str = r"Chat open at (\S+)") -> Iterator[tuple[str, int]]:
+    """Run `rag [options] chat --port PORT` (or another serving ``command``) in a child process
+    until the block ends.
 
     Args:
         options: the command's options before ``chat`` and the chat's own, e.g.
             ``["--index", "vectorstore", "chat", "--model", "fast"]`` (``chat`` is added if absent).
         port: a free loopback port.
         timeout: seconds to wait for "Chat open at" (the first start builds the index).
+        command, ready: the serving command (`serve`: the HTTP API) and the pattern of the line
+            that says where it listens (its group 1: the URL).
     Yields:
         (the app's URL, the child's pid). Its progress bars and messages go to this process's stderr.
     Raises:
         RagError: the app exited (before the end of the block) or did not open in time.
     """
-    argv = [*options, *([] if "chat" in options else ["chat"]), "--port", str(port)]
+    argv = [*options, *([] if command in options else [command]), "--port", str(port)]
     child = subprocess.Popen([sys.executable, "-m", "rag", *argv], stdout=subprocess.PIPE, text=True,
                              encoding="utf-8", errors="replace")
     lines: queue.Queue = queue.Queue()
@@ -106,7 +110,7 @@ def served_app(options: list[str], port: int, timeout: float = 900) -> Iterator[
             if line is None:
                 raise RagError(f"`rag {' '.join(argv)}` exited with {child.wait()} before the chat opened; "
                                f"its messages are above")
-            if found := re.search(r"Chat open at (\S+)", line):
+            if found := re.search(ready, line):
                 url = found.group(1)
         yield url, child.pid
         if child.poll() is not None:

@@ -1,4 +1,11 @@
-"""Evaluation sets and retrieval metrics: evidence recall@k, MRR, article hit@5, per type."""
+"""Evaluation sets and retrieval metrics: evidence recall@k, MRR, article hit@5, per type and per half.
+
+A gold article is named by its headline (or sub-heading) in sets over pages, where names are
+unique; in sets over an archive (news-cn: lead-sentence headlines, wire stories reprinted under
+other names) an item also gives each article's line in its file (`record`), and a passage is in
+the gold article when it is that article or a reprint of it (same reprint group): search shows
+one copy of a reprinted story, the earliest printing, so a citation to any copy counts.
+`resolve_gold` reads those identities from the index the evaluation runs over."""
 
 from __future__ import annotations
 
@@ -7,16 +14,18 @@ import platform
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag.config import usable_cpus
 from rag.errors import RagError
+from rag.evaluation.splits import SPLITS, listed, side_by_side, split_metrics
 from rag.files import timestamp
 from rag.textnorm import match_key
 
-TYPES = ("fact", "number", "entity", "multi", "crosslingual", "unanswerable")
+TYPES = ("fact", "number", "entity", "multi", "two-part", "crosslingual", "unanswerable")
 FIELDS = ("id", "question", "lang", "type", "answer", "must_contain", "source_file", "article", "evidence")
+OPTIONAL = ("record", "split")  # line of each gold article in its file (archives); dev/test half
 RECALL_KS = (1, 3, 5, 10)
 
 
@@ -31,6 +40,10 @@ class EvalItem:
     source_file: str | list | None
     article: str | list | None
     evidence: str | list | None
+    record: int | list | None = None
+    split: str | None = None
+    # (source, article_no, reprint group) of each gold article in the index evaluated (`resolve_gold`).
+    gold: tuple = ()
 
     @property
     def answerable(self) -> bool:
@@ -47,6 +60,19 @@ class EvalItem:
         if self.article is None:
             return []
         return [self.article] if isinstance(self.article, str) else list(self.article)
+
+    def gold_hits(self, passage) -> set[int]:
+        """Which gold articles (indexes into `article_list`) a passage or chunk lies in.
+
+        By identity (the article itself or a reprint of it) once `resolve_gold` has run, else
+        by name (`article_matches`).
+        """
+        if self.gold:
+            source, number = getattr(passage, "source", None), getattr(passage, "article_no", None)
+            group = getattr(passage, "group", None)
+            return {i for i, (s, n, g) in enumerate(self.gold)
+                    if (s, n) == (source, number) or (group is not None and group == g)}
+        return {i for i, name in enumerate(self.article_list) if article_matches(passage, name)}
 
 
 def load_set(path: Path) -> list[EvalItem]:
@@ -72,7 +98,9 @@ def load_set(path: Path) -> list[EvalItem]:
             raise RagError(f"{path}:{number} lacks the field(s) {', '.join(missing)}")
         if row["type"] not in TYPES:
             raise RagError(f"{path}:{number} has unknown type {row['type']!r}; use one of {', '.join(TYPES)}")
-        items.append(EvalItem(**{f: row[f] for f in FIELDS}))
+        if row.get("split") not in (None, *SPLITS):
+            raise RagError(f"{path}:{number} has split {row['split']!r}; use one of {', '.join(SPLITS)}")
+        items.append(EvalItem(**{f: row[f] for f in FIELDS}, **{f: row[f] for f in OPTIONAL if f in row}))
     if not items:
         raise RagError(f"evaluation set {path} is empty")
     return items
@@ -95,6 +123,39 @@ def article_matches(passage, gold: str) -> bool:
     return gold in names
 
 
+def resolve_gold(items: list[EvalItem], chunks) -> list[EvalItem]:
+    """Items that give their articles' lines (`record`) with those articles' identities in an index.
+
+    Args:
+        items: a set's items; those without `record` are returned as they are.
+        chunks: the index's chunks (`HybridIndex.chunks`), which carry source, record,
+            article number and reprint group.
+    Returns:
+        The items, each with `gold` = ((source, article_no, group), …) aligned with its articles.
+    Raises:
+        RagError: an item names an article the index does not hold, with what to index.
+    """
+    known: dict[tuple, tuple] = {}
+    for c in chunks:
+        if c.record is not None:
+            known.setdefault((c.source, c.record), (c.source, c.article_no, c.group))
+    out, missing = [], []
+    for item in items:
+        if item.record is None or not item.answerable:
+            out.append(item)
+            continue
+        sources = [item.source_file] if isinstance(item.source_file, str) else list(item.source_file)
+        records = [item.record] if isinstance(item.record, int) else list(item.record)
+        gold = [known.get((s, r)) for s, r in zip(sources, records)]
+        missing += [f"{item.id} ({s} line {r})" for (s, r), g in zip(zip(sources, records), gold) if g is None]
+        out.append(replace(item, gold=tuple(gold)))
+    if missing:
+        raise RagError(f"the index does not hold {len(missing)} gold article(s) of this set, e.g. "
+                       f"{', '.join(missing[:3])}: evaluate the set over an index of the corpus it was "
+                       f"written for (`rag --corpus DIR index`)")
+    return out
+
+
 def evidence_ranks(item: EvalItem, passages) -> list[int | None]:
     """For each evidence span, the 1-based rank of the first passage that contains it (or None)."""
     keys = [match_key(p.text) for p in passages]
@@ -108,14 +169,14 @@ def evidence_ranks(item: EvalItem, passages) -> list[int | None]:
 def score_retrieval(item: EvalItem, passages) -> dict:
     """Per-item retrieval scores over a ranked passage list (at least 10 long for recall@10)."""
     ranks = evidence_ranks(item, passages)
-    row = {"id": item.id, "type": item.type, "lang": item.lang}
+    row = {"id": item.id, "type": item.type, "lang": item.lang, "split": item.split}
     for k in RECALL_KS:
         row[f"recall@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
     first = min((r for r in ranks if r is not None), default=None)
     row["mrr"] = 1.0 / first if first else 0.0
     gold = item.article_list
-    hits = sum(1 for a in gold if any(article_matches(p, a) for p in passages[:5]))
-    row["article_hit@5"] = hits / len(gold) if gold else 0.0
+    hits = set().union(*(item.gold_hits(p) for p in passages[:5]))
+    row["article_hit@5"] = len(hits) / len(gold) if gold else 0.0
     row["top"] = [{"chunk_id": p.chunk_id, "article": p.article, "label": getattr(p, "label", p.article),
                    "score": round(p.score, 4), "dense": round(p.dense_score, 4)} for p in passages[:5]]
     return row
@@ -168,6 +229,7 @@ def run_retrieval_eval(items: list[EvalItem], search, progress: bool = True) -> 
         "answerable": len(rows),
         "unanswerable": len(unanswerable_top),
         "metrics": aggregate(rows),
+        "splits": split_metrics(rows, aggregate),
         # Top-1 dense similarity: the raw material for calibrating abstention later.
         "top1_dense": {"answerable": _summary(answerable_top), "unanswerable": _summary(unanswerable_top)},
         "seconds": round(time.perf_counter() - started, 2),
@@ -217,10 +279,13 @@ def render_markdown(report: dict, name: str) -> str:
              "|---|---|" + "---|" * len(METRICS)]
     for group, values in report["metrics"].items():
         lines.append(f"| {group} | {values['n']} | " + " | ".join(f"{values[m]:.3f}" for m in METRICS) + " |")
+    lines += side_by_side(report, METRICS)
     misses = [r for r in report["rows"] if r["recall@5"] < 1.0]
     lines += ["", f"Top-1 dense similarity: answerable {report['top1_dense']['answerable']}, "
               f"unanswerable {report['top1_dense']['unanswerable']}", "",
               f"## Items with evidence missing from the top 5 ({len(misses)})", ""]
+    misses, note = listed(misses)
+    lines += note
     for r in misses:
         top = r["top"][0].get("label", r["top"][0]["article"]) if r["top"] else "-"
         lines.append(f"- {r['id']} ({r['type']}, {r['lang']}): recall@5 {r['recall@5']:.2f}, "

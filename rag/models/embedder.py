@@ -277,9 +277,12 @@ def resolve_embedder(settings: Settings) -> EmbedderSpec:
 class SentenceTransformerEmbedder(Embeddings):
     """A sentence-transformers model behind the project's and LangChain's embedding interfaces."""
 
-    def __init__(self, model, spec: EmbedderSpec):
+    def __init__(self, model, spec: EmbedderSpec, encoder=None):
         self.model = model
         self.spec = spec
+        # rag.models.openvino_engine.OpenVinoEncoder, or None for sentence-transformers' encode.
+        self._encoder = encoder
+        self.engine = f"openvino-{encoder.precision}" if encoder else "torch"
         # sentence-transformers 6 renamed get_sentence_embedding_dimension.
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
@@ -292,6 +295,9 @@ class SentenceTransformerEmbedder(Embeddings):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._encoder is not None:
+            return self._encoder.encode(texts, self.model.prompts.get(prompt_name, "") if prompt_name else "",
+                                        batch_size, progress)
         vectors = self.model.encode(texts, prompt_name=prompt_name, batch_size=batch_size,
                                     show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True)
         return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -341,7 +347,7 @@ def _configure_threads() -> None:
 
 
 @functools.cache
-def _load(spec: EmbedderSpec) -> SentenceTransformerEmbedder:
+def _load(spec: EmbedderSpec, engine: str, cache_dir: Path) -> SentenceTransformerEmbedder:
     _configure_threads()
     from sentence_transformers import SentenceTransformer
 
@@ -353,7 +359,9 @@ def _load(spec: EmbedderSpec) -> SentenceTransformerEmbedder:
     if E5_NAME.search(spec.name) and not model.prompts.get("query"):
         # Hub copies of e5 models often do not declare their prefixes.
         model.prompts.update(dict(zip(("query", "passage"), E5_PREFIXES)))
-    return SentenceTransformerEmbedder(model, spec)
+    from rag.models.openvino_engine import encoder_for
+
+    return SentenceTransformerEmbedder(model, spec, encoder_for(model, spec, engine, cache_dir))
 
 
 def load_embedder(settings: Settings) -> "SentenceTransformerEmbedder | OpenAIEmbedder":
@@ -374,7 +382,9 @@ def load_embedder(settings: Settings) -> "SentenceTransformerEmbedder | OpenAIEm
         from rag.models.served import load_served  # langchain-openai only for this backend
 
         return load_served(settings)
-    return _load(resolve_embedder(settings))
+    from rag.models.openvino_engine import check_engine
+
+    return _load(resolve_embedder(settings), check_engine(settings.embed_engine), Path(settings.cache_dir))
 
 
 def _backend(settings: Settings) -> str:

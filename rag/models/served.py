@@ -95,6 +95,8 @@ class OpenAIEmbedder(Embeddings):
     """An embedding model behind an OpenAI-compatible server, with the in-process embedder's
     interface (``embed_queries``, ``embed_passages``, ``dim``, ``spec``) and LangChain's."""
 
+    engine = "served"  # what the index manifest records as having computed the vectors
+
     def __init__(self, base_url: str, model: str, api_key: str = "", *, timeout: float = TIMEOUT_S,
                  retries: int = RETRIES):
         """Connect and learn the model's dimension with one request.

@@ -31,7 +31,7 @@ from rag.ingest.reprints import REPRINTS_VERSION
 from rag.errors import IndexMismatch, IndexNotBuilt
 from rag.search.crossling import syllables_of
 from rag.search.filters import chunk_day_span, outlet_key
-from rag.search.keywords import TOKENIZER_ID, BM25Index
+from rag.search.keywords import TOKENIZER_ID, BM25Builder, BM25Index, pinyin_of
 from rag.search.stores import FaissStore, VectorStore
 from rag.files import sha256_file
 from rag.textnorm import split_sentences
@@ -39,6 +39,7 @@ from rag.textnorm import split_sentences
 # 3: chunks carry article metadata (date, outlet, page, sub-heading, reprint group); an index of
 # format 2 is rebuilt, never read as if it had none.
 FORMAT_VERSION = 3
+MMAP_FROM = 64 * 2**20  # index files from this size on are memory-mapped (_read_vectors)
 HNSW_EF_SEARCH = 128  # candidates an HNSW search visits: recall against speed
 MANIFEST = "manifest.json"
 FAISS_FILE = "faiss.index"
@@ -79,7 +80,7 @@ class HybridIndex:
     def syllables(self) -> set[str]:
         """Pinyin syllables of the corpus, for reading romanised names in questions."""
         if not hasattr(self, "_syllables"):
-            self._syllables = syllables_of([t for toks in self.pinyin.tokenized for t in toks])
+            self._syllables = syllables_of(self.pinyin.vocabulary - {"\u0000"})  # BM25's empty-passage mark
         return self._syllables
 
     def position(self, chunk_id: str) -> int | None:
@@ -126,9 +127,10 @@ class HybridIndex:
         return list(self._groups.get(group, [])) if group else []
 
     def chunk_pinyin(self, chunk_id: str) -> list[str]:
-        """The pinyin tokens stored for a chunk at build time ([] if unknown or none kept)."""
+        """The pinyin tokens of a chunk, as the build stored them ([] if unknown or none kept).
+        Computed again from its text (~1 ms) rather than kept: see BM25Index."""
         i = self.position(chunk_id)
-        return list(self.pinyin.tokenized[i]) if i is not None and self.pinyin is not None else []
+        return pinyin_of(self.chunks[i].context_text) if i is not None and self.pinyin is not None else []
 
     def status(self) -> "IndexStatus":
         """What the index holds, for status lines and reports (instead of the raw manifest)."""
@@ -222,6 +224,19 @@ def check_fresh(manifest: dict, settings: Settings, embedder_spec, corpus_checks
         raise IndexMismatch(f"the index in {settings.index_dir} is stale: {'; '.join(problems)}; {REBUILD_HINT}")
 
 
+def _read_vectors(path: Path):
+    """A FAISS index file, its vectors (and HNSW graph) memory-mapped rather than read when large.
+
+    Why: the whole news-cn index holds 1.9 GB of vectors, and read into memory they were the
+    largest part of a serving process; mapped, the pages a search touches are cached by the
+    kernel, shared between processes serving one build and given back under memory pressure. A
+    build replaced meanwhile is safe: its deleted files stay readable while mapped.
+    """
+    faiss = _faiss()
+    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if path.stat().st_size >= MMAP_FROM else 0
+    return faiss.read_index(str(path), flags)
+
+
 def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | None = None) -> HybridIndex:
     """Load the current index, verifying checksums and (when given) freshness.
 
@@ -250,20 +265,19 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
 
             dense_store, sentence_store = open_stores(settings, folder)
         else:
-            dense = _faiss().read_index(str(folder / FAISS_FILE))
-            sentence_index = _faiss().read_index(str(folder / SENTENCES_FILE))
+            dense, sentence_index = (_read_vectors(folder / name) for name in (FAISS_FILE, SENTENCES_FILE))
             dense_store, sentence_store = FaissStore(dense), FaissStore(sentence_index)
         for loaded in (dense, sentence_index):
             if hasattr(loaded, "hnsw"):
                 loaded.hnsw.efSearch = HNSW_EF_SEARCH
         owners = np.asarray(json.loads((folder / OWNERS_FILE).read_text(encoding="utf-8")), dtype=np.int64)
         glossary = json.loads((folder / GLOSSARY_FILE).read_text(encoding="utf-8"))
-        chunks, tokens, pinyin = [], [], []
+        chunks, tokens, pinyin = [], BM25Builder(), BM25Builder()
         with (folder / CHUNKS_FILE).open(encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
-                tokens.append(row.pop("tokens"))
-                pinyin.append(row.pop("pinyin"))
+                tokens.add(row.pop("tokens"))
+                pinyin.add(row.pop("pinyin"))
                 chunks.append(Chunk(**row))
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise IndexMismatch(f"the index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
@@ -273,5 +287,5 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
     if not consistent:
         raise IndexMismatch(f"the index in {folder} is inconsistent ({dense_store.ntotal} vectors, "
                             f"{len(chunks)} chunks); {REBUILD_HINT}")
-    return HybridIndex(dense, chunks, BM25Index(tokens), manifest, folder, sentence_index, owners,
-                       BM25Index(pinyin), glossary, dense_store, sentence_store)
+    return HybridIndex(dense, chunks, tokens.build(), manifest, folder, sentence_index, owners,
+                       pinyin.build(), glossary, dense_store, sentence_store)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from array import array
 from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -43,11 +45,80 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def keywords_of(text: str) -> tuple[list[str], list[str]]:
+    """A chunk's jieba tokens and pinyin tokens as the index stores them: of its search form
+    (Simplified; rag.script)."""
+    from rag.script import search_form
+    from rag.search.crossling import pinyin_tokens
+
+    text = search_form(text)
+    return tokenize(text), pinyin_tokens(text)
+
+
+def pinyin_of(text: str) -> list[str]:
+    """A chunk's pinyin tokens as the index stores them (the second half of ``keywords_of``)."""
+    from rag.script import search_form
+    from rag.search.crossling import pinyin_tokens
+
+    return pinyin_tokens(search_form(text))
+
+
 def words(text: str) -> list[str]:
     """Jieba's words of a text (precise mode, no sub-words), lower-cased, without punctuation
     and stopwords."""
     return [t for t in (t.strip() for t in _jieba().cut(text.lower()))
             if t and _TOKEN_OK.search(t) and t not in KEYWORD_STOPWORDS]
+
+
+class BM25Builder:
+    """Token lists in, one passage at a time, to a BM25Index: what loading an archive's index
+    needs, since holding every passage's token list at once (gigabytes of Python strings at
+    200,000 chunks) is what made it slow and large. Entries go into typed arrays, not lists."""
+
+    def __init__(self):
+        self.words: dict[str, int] = {}
+        self.rows, self.columns, self.counts, self.lengths = array("i"), array("i"), array("i"), array("i")
+        self.size = 0
+
+    def add(self, tokens: list[str]) -> None:
+        """The next passage's tokens."""
+        # An empty passage still gets a well-defined score (0): give it a placeholder.
+        tokens = tokens or ["\u0000"]
+        for word, count in Counter(tokens).items():
+            self.rows.append(self.size)
+            self.columns.append(self.words.setdefault(word, len(self.words)))
+            self.counts.append(count)
+        self.lengths.append(len(tokens))
+        self.size += 1
+
+    def build(self) -> "BM25Index":
+        """The index of the passages added."""
+        index = BM25Index.__new__(BM25Index)
+        self.fill(index)
+        return index
+
+    def fill(self, index: "BM25Index") -> None:
+        from scipy.sparse import csc_matrix
+
+        size = self.size
+        if not size:  # an empty corpus: one placeholder passage, scored 0, never returned
+            self.add([])
+        rows_a, columns_a = np.frombuffer(self.rows, dtype=np.int32), np.frombuffer(self.columns, dtype=np.int32)
+        tf = np.frombuffer(self.counts, dtype=np.int32).astype(np.float64)
+        length = np.frombuffer(self.lengths, dtype=np.int32).astype(np.float64)
+        k1, b = BM25Index.K1, BM25Index.B
+        norm = k1 * (1 - b + b * length / length.mean())
+        weights = tf * (k1 + 1) / (tf + norm[rows_a])
+        index._words = self.words
+        index._weights = csc_matrix((weights.astype(np.float32), (rows_a, columns_a)),
+                                    shape=(self.size, len(self.words)))
+        df = np.bincount(columns_a, minlength=len(self.words))
+        idf = np.log(self.size - df + 0.5) - np.log(df + 0.5)
+        idf[idf < 0] = BM25Index.EPSILON * idf.mean()
+        index._idf = idf
+        index.vocabulary = set(self.words)
+        # Only the count is kept, not the token lists: the matrix holds all a search needs.
+        index.size = size
 
 
 class BM25Index:
@@ -61,39 +132,20 @@ class BM25Index:
 
     K1, B, EPSILON = 1.5, 0.75, 0.25
 
-    def __init__(self, tokenized: list[list[str]]):
-        from scipy.sparse import csc_matrix
-
-        self.tokenized = tokenized
-        # An empty corpus or passage still gets a well-defined score (0): give each a placeholder.
-        safe = [tokens or ["\u0000"] for tokens in tokenized] or [["\u0000"]]
-        self._words: dict[str, int] = {}
-        rows, columns, counts = [], [], []
-        for row, tokens in enumerate(safe):
-            for word, count in Counter(tokens).items():
-                rows.append(row)
-                columns.append(self._words.setdefault(word, len(self._words)))
-                counts.append(count)
-        rows_a, columns_a, tf = np.asarray(rows), np.asarray(columns), np.asarray(counts, dtype=np.float64)
-        length = np.asarray([len(tokens) for tokens in safe], dtype=np.float64)
-        norm = self.K1 * (1 - self.B + self.B * length / length.mean())
-        weights = tf * (self.K1 + 1) / (tf + norm[rows_a])
-        self._weights = csc_matrix((weights.astype(np.float32), (rows_a, columns_a)),
-                                   shape=(len(safe), len(self._words)))
-        df = np.bincount(columns_a, minlength=len(self._words))
-        idf = np.log(len(safe) - df + 0.5) - np.log(df + 0.5)
-        idf[idf < 0] = self.EPSILON * idf.mean()
-        self._idf = idf
-        self.vocabulary = set(self._words)
+    def __init__(self, tokenized: Iterable[list[str]]):
+        builder = BM25Builder()
+        for tokens in tokenized:
+            builder.add(tokens)
+        builder.fill(self)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every passage for the query tokens (a repeated token counts again)."""
         known = Counter(self._words[t] for t in query_tokens if t in self._words)
         if not known:
-            return np.zeros(len(self.tokenized), dtype=np.float32)
+            return np.zeros(self.size, dtype=np.float32)
         columns = list(known)
         weights = np.asarray([self._idf[c] * known[c] for c in columns])
-        return np.asarray(self._weights[:, columns] @ weights, dtype=np.float32)[: len(self.tokenized)]
+        return np.asarray(self._weights[:, columns] @ weights, dtype=np.float32)[: self.size]
 
     def coverage(self, query_tokens: list[str]) -> float:
         """Share of the query's tokens that occur in the corpus (0 for an English question)."""
