@@ -82,3 +82,21 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
             found += [(node.module, node.lineno)] + [(f"{node.module}.{a.name}", node.lineno) for a in node.names]
     return found
 
+
+
+def dump_searcher(tmp_path: Path, monkeypatch, lines: list[str]):
+    """Settings and a searcher over a one-file news dump of ``lines``, with the hash embedder in
+    place of the real one (tests of the timeline and its tab)."""
+    import rag.models.embedder
+    from rag.config import Settings
+    from rag.search.retrieve import open_searcher
+
+    from fakes import HashEmbedder
+
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "news-001.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    embedder = HashEmbedder()
+    monkeypatch.setattr(rag.models.embedder, "load_embedder", lambda _settings: embedder)
+    return settings, open_searcher(settings, embedder=embedder, progress=False)

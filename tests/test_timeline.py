@@ -19,6 +19,7 @@ from rag.config import Settings
 from rag.errors import BadQuestion
 from rag.search.retrieve import open_searcher
 
+from helpers import dump_searcher
 from fakes import HashEmbedder, scripted
 
 LANDFALL = ("中新网福州7月28日电 台风“杜苏芮”28日9时55分在福建晋江沿海登陆，登陆时中心附近最大风力15级，"
@@ -39,13 +40,7 @@ LINES = [
 
 @pytest.fixture
 def archive(tmp_path, monkeypatch):
-    folder = tmp_path / "news"
-    folder.mkdir()
-    (folder / "news-001.txt").write_text("\n".join(LINES) + "\n", encoding="utf-8")
-    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
-    embedder = HashEmbedder()
-    monkeypatch.setattr(rag.models.embedder, "load_embedder", lambda _settings: embedder)
-    return settings, open_searcher(settings, embedder=embedder, progress=False)
+    return dump_searcher(tmp_path, monkeypatch, LINES)
 
 
 def test_entries_are_the_articles_sentences_in_date_order_one_per_reprinted_story(archive):

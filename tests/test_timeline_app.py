@@ -9,14 +9,12 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-import rag.models.embedder
 from rag.answer.pipeline import Pipeline
 from rag.app.timeline import ALL, counts_frame, period_at
 from rag.app.ui import ChatApp, build_app
-from rag.config import Settings
-from rag.search.retrieve import open_searcher
 
-from fakes import HashEmbedder, scripted
+from fakes import scripted
+from helpers import dump_searcher
 
 LINES = [
     "2023-07-21 10:00，正文：新华社北京7月21日电 今年第5号台风“杜苏芮”今天上午在菲律宾以东洋面生成，中央气象台预计它将向西偏北方向移动。",
@@ -27,13 +25,7 @@ LINES = [
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    folder = tmp_path / "news"
-    folder.mkdir()
-    (folder / "news-001.txt").write_text("\n".join(LINES) + "\n", encoding="utf-8")
-    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
-    embedder = HashEmbedder()
-    monkeypatch.setattr(rag.models.embedder, "load_embedder", lambda _settings: embedder)
-    searcher = open_searcher(settings, embedder=embedder, progress=False)
+    settings, searcher = dump_searcher(tmp_path, monkeypatch, LINES)
     return ChatApp(settings, pipeline_for=lambda s: Pipeline(s, searcher, scripted()), keep_dir=tmp_path / "keep")
 
 
