@@ -84,6 +84,14 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
 
 
 
+# Three dated news-dump lines: two about typhoon Doksuri, a week apart, and one that is not.
+TYPHOON_LINES = [
+    "2023-07-21 10:00，正文：新华社北京7月21日电 今年第5号台风“杜苏芮”今天上午在菲律宾以东洋面生成，中央气象台预计它将向西偏北方向移动。",
+    "2023-07-25 08:30，正文：京东集团发布第二季度财报，营收同比增长7.6%，净利润超过市场预期。",
+    "2023-07-28 11:00，正文：中新网福州7月28日电 台风“杜苏芮”28日9时55分在福建晋江沿海登陆，登陆时中心附近最大风力15级。",
+]
+
+
 def dump_searcher(tmp_path: Path, monkeypatch, lines: list[str]):
     """Settings and a searcher over a one-file news dump of ``lines``, with the hash embedder in
     place of the real one (tests of the timeline and its tab)."""

@@ -36,6 +36,7 @@ def cli(settings, monkeypatch, capsys):
     return run
 
 
+@pytest.mark.slow  # three builds (2 s)
 def test_added_dump_is_searchable_and_only_its_texts_are_embedded(cli, settings, tmp_path):
     assert cli("index", "--quiet")[0] == 0
     before = len(cli.embedder.texts)

@@ -284,6 +284,17 @@ def test_an_article_is_served_whole_by_the_id_citations_and_records_carry(url, c
     assert httpx.get(f"{url}/v1/articles/no-number").status_code == 400
 
 
+def test_a_timeline_is_served_and_its_bad_input_is_a_400(url):
+    # The seed pages carry no dates: the timeline says so rather than drawing an empty chart.
+    undated = httpx.get(f"{url}/v1/timeline", params={"topic": "电商"})
+    assert undated.status_code == 200 and undated.json()["covered"] is False
+    assert "no date" in undated.json()["note"] and undated.json()["entries"] == []
+    reversed_range = httpx.get(f"{url}/v1/timeline", params={"topic": "电商", "date_from": "2024", "date_to": "2023"})
+    assert reversed_range.status_code == 400 and "2024" in reversed_range.json()["error"]["message"]
+    assert httpx.get(f"{url}/v1/timeline", params={"topic": "电商", "granularity": "hour"}).status_code == 400
+    assert httpx.get(f"{url}/v1/timeline").status_code == 400  # no topic
+
+
 def test_keys_are_required_when_configured(keyed_url):
     def sdk(key):
         return openai.OpenAI(base_url=f"{keyed_url}/v1", api_key=key, max_retries=0)
@@ -410,7 +421,8 @@ def test_concurrent_clients_each_get_the_answer_to_their_own_question(url):
 
 def test_the_openapi_document_describes_every_endpoint(url):
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
-    assert {"/v1/models", "/v1/chat/completions", "/retrieval", "/v1/articles/{article_id}", "/v1/search"} <= set(paths)
+    assert {"/v1/models", "/v1/chat/completions", "/retrieval", "/v1/articles/{article_id}", "/v1/search",
+            "/v1/timeline"} <= set(paths)
     assert "outlet" in json.dumps(paths["/v1/chat/completions"]) or "ChatCompletionRequest" in json.dumps(paths)
     assert httpx.get(f"{url}/docs").status_code == 200
 
@@ -429,7 +441,7 @@ def test_the_mcp_tools_are_served_over_streamable_http(keyed_url):
             return names, found
 
     names, found = anyio.run(run)
-    assert names == {"search_articles", "get_article", "ask"}
+    assert names == {"search_articles", "get_article", "ask", "timeline"}
     assert not found.is_error and found.structured_content["passages"][0]["title"] == QINGQUAN_HEADLINE
 
 
@@ -464,6 +476,6 @@ def test_the_bundled_models_answer_through_the_openai_sdk_with_a_checked_citatio
     answer, _, sources = content.partition(f"\n\n{SOURCES_HEADING}\n")
     citation = completion.model_extra["citations"][0]
     assert "70万" in answer and re.search(r"\[\d\]", answer), content
-    assert citation["article"] == "强化党建“驱动力”，打开群众幸福门" and citation["supported"], citation
+    assert citation["article"].endswith("强化党建“驱动力”，打开群众幸福门") and citation["supported"], citation
     assert "70万" in citation["quote"] and citation["quote"] in sources
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == content  # greedy: the same answer

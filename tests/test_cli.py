@@ -91,8 +91,9 @@ def test_empty_corpus_folder(cli, settings):
     assert code == 2 and "no pages" in err and "rag index" in err
 
 
-@pytest.mark.parametrize("damage", ["delete-folder", "corrupt-faiss", "corrupt-manifest",
-                                    pytest.param("truncate-chunks", marks=pytest.mark.slow)])
+# One kind of damage in the fast tier; the others in the slow one (each rebuilds through the CLI, ~1 s).
+@pytest.mark.parametrize("damage", ["corrupt-faiss", *(pytest.param(d, marks=pytest.mark.slow) for d in
+                                                       ("delete-folder", "corrupt-manifest", "truncate-chunks"))])
 def test_damaged_vectorstore_is_rebuilt_on_search(cli, settings, damage):
     assert cli("index", "--quiet")[0] == 0
     current = settings.index_dir / CURRENT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import shutil
 import subprocess
@@ -83,7 +84,8 @@ def test_the_undamaged_copy_loads(built, hash_embedder):
     assert load_index(built, hash_embedder.spec, _checksum(built)).faiss_index.ntotal > 0
 
 
-@pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE, GLOSSARY_FILE])
+@pytest.mark.parametrize("victim", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE, GLOSSARY_FILE, "keywords.data.npy",
+                                    "keywords.words.json", "pinyin.indptr.npy"])
 @pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
 def test_damaged_index_files_are_detected(built, hash_embedder, victim, damage):
     settings = built
@@ -232,7 +234,9 @@ def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_
     vectors = np.random.default_rng(0).standard_normal((2000, 64)).astype(np.float32)
     faiss.normalize_L2(vectors)
     exact, approximate = vector_index(vectors, hnsw_from=5000), vector_index(vectors, hnsw_from=1000)
-    assert isinstance(exact, faiss.IndexFlatIP) and isinstance(approximate, faiss.IndexHNSWFlat)
+    assert isinstance(exact, faiss.IndexFlatIP) and isinstance(approximate, faiss.IndexHNSWSQ)
+    gc.collect()  # the graph was built in another index, gone now: what searches is a copy
+    assert faiss.downcast_index(approximate.storage).sq.qtype == faiss.ScalarQuantizer.QT_8bit
     _, truth = exact.search(vectors[:100], 10)
     _, found = approximate.search(vectors[:100], 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
@@ -240,7 +244,7 @@ def test_large_indexes_are_hnsw_and_find_what_exact_search_finds(settings, hash_
     small = dataclasses.replace(settings, hnsw_from=50)  # the seeds' index as HNSW, saved and loaded
     build_index(small, hash_embedder, progress=False)
     loaded = load_index(small, hash_embedder.spec, _checksum(small))
-    assert isinstance(loaded.faiss_index, faiss.IndexHNSWFlat) and loaded.faiss_index.hnsw.efSearch == 128
+    assert isinstance(loaded.faiss_index, faiss.IndexHNSWSQ) and loaded.faiss_index.hnsw.efSearch == 128
     passages = open_searcher(small, embedder=hash_embedder, progress=False).search("清泉村去年电商交易额是多少？", 5)
     assert any("清泉村" in p.text for p in passages)
 
@@ -257,6 +261,37 @@ def test_keywords_tokenised_by_worker_processes_equal_one_process(monkeypatch):
     pooled = build._keyword_side(chunks)
     assert pooled[0] == alone[0] and pooled[1] == alone[1] and pooled[3] == alone[3]
     assert len(pooled[0]) == len(chunks) and any("苍南" in t for t in pooled[0][0] + pooled[0][1])
+
+
+def mapped_file(array) -> bool:
+    """Whether an array's memory is a mapped file (np.load's mmap_mode), through the views on it."""
+    import mmap
+
+    while array is not None and not isinstance(array, mmap.mmap):
+        array = getattr(array, "base", None)
+    return array is not None
+
+
+def test_keyword_matrices_are_mapped_and_score_as_ones_made_from_the_token_lists(built, hash_embedder):
+    """A build writes its BM25 matrices (read back memory-mapped); a build made before, which has
+    only the token lists in chunks.jsonl, still loads, its matrices made from those lists."""
+    import numpy as np
+
+    folder = (built.index_dir / CURRENT).resolve()
+    mapped = load_index(built, hash_embedder.spec, _checksum(built))
+    assert mapped_file(mapped.bm25._weights.data) and mapped_file(mapped.pinyin._weights.indices)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    for name in [n for n in manifest["files"] if n.startswith(("keywords.", "pinyin."))]:
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    older = load_index(built, hash_embedder.spec, _checksum(built))
+    assert not mapped_file(older.bm25._weights.data)
+    for query in (["清泉村", "电商", "交易额"], ["党建", "联盟", "没有的词"], []):
+        assert np.array_equal(mapped.bm25.scores(query), older.bm25.scores(query))
+    sounds = ["qing_quan", "quan_cun"]
+    assert np.array_equal(mapped.pinyin.scores(sounds), older.pinyin.scores(sounds)) and older.pinyin.scores(sounds).any()
+    assert mapped.bm25.vocabulary == older.bm25.vocabulary and mapped.bm25.size == older.bm25.size
 
 
 def test_a_large_index_file_is_mapped_and_searches_as_one_read_into_memory(built, hash_embedder, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import imported_modules
 
 RAG = Path(__file__).resolve().parent.parent / "rag"
-BASICS = {"config", "errors", "prompts", "textnorm", "files", "script"}
+BASICS = {"config", "errors", "prompts", "textnorm", "files", "script", "memory"}
 # What each room may import, besides the basics and itself.
 ALLOWED = {
     "basics": set(),

@@ -1,4 +1,4 @@
-"""glibc malloc settings for the serving process (rag.app.malloc), each in a fresh interpreter."""
+"""glibc malloc settings for the serving process (rag.memory), each in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 ARENAS = textwrap.dedent("""
     import ctypes, sys, threading
-    from rag.app.malloc import cap_arenas
+    from rag.memory import cap_arenas
     print(cap_arenas())
     held, together = [], threading.Barrier(12)
     def allocate():
@@ -52,7 +52,7 @@ def test_arenas_are_capped_unless_the_user_chose(tmp_path, preset, capped, most)
 
 TRIM = textwrap.dedent("""
     from pathlib import Path
-    from rag.app.malloc import release_free_memory
+    from rag.memory import release_free_memory
     def rss():
         return next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines()
                     if l.startswith("VmRSS")) // 1024

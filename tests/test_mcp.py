@@ -14,13 +14,13 @@ from rag.answer.pipeline import Pipeline
 from rag.app.service import SOURCES_HEADING, ArchiveService
 
 from fakes import scripted
-from helpers import QINGQUAN, ROOT
+from helpers import QINGQUAN, ROOT, TYPHOON_LINES, dump_searcher
 
 mcp = pytest.importorskip("mcp")
 
 QINGQUAN_HEADLINE = "山货触网 农户生活更红火"
 ANSWER = "清泉村去年电商交易额超两亿元[1]。"
-TOOLS = {"search_articles", "get_article", "ask"}
+TOOLS = {"search_articles", "get_article", "ask", "timeline"}
 
 
 def call_all(server) -> dict:
@@ -62,7 +62,7 @@ def check(results: dict) -> None:
     assert missing.is_error and "no article 'nowhere.txt:1'" in missing.content[0].text
 
 
-def test_the_three_tools_are_listed_and_answer_in_process(seed_settings, seed_searcher):
+def test_the_tools_are_listed_and_answer_in_process(seed_settings, seed_searcher):
     from rag.app.mcpserver import build_mcp
 
     chat = scripted(*[ANSWER] * 3)
@@ -88,6 +88,33 @@ def test_ask_takes_the_history_and_refuses_a_bad_one(seed_settings, seed_searche
     assert follow.structured_content["rewritten_query"] == "清泉村有多少人从事电商？"
     assert QINGQUAN in chat.seen[0][-1].content  # the condense prompt read the history
     assert bad.is_error and "history[0]: must be a [question, answer] pair" in bad.content[0].text
+
+
+def test_the_timeline_tool_gives_dated_cited_entries_that_open_their_article(tmp_path, monkeypatch):
+    from mcp import Client
+
+    from rag.app.mcpserver import build_mcp
+
+    settings, searcher = dump_searcher(tmp_path, monkeypatch, TYPHOON_LINES)
+    server = build_mcp(ArchiveService(settings, lambda s: Pipeline(s, searcher, scripted())))
+
+    async def run():
+        async with Client(server) as client:
+            timeline = await client.call_tool("timeline", {"topic": "台风杜苏芮", "granularity": "day"})
+            first = timeline.structured_content["entries"][0]
+            article = await client.call_tool("get_article", {"id": first["article_id"]})
+            reversed_range = await client.call_tool("timeline", {"topic": "台风杜苏芮", "date_from": "2023-08",
+                                                                 "date_to": "2023-07"})
+            empty = await client.call_tool("timeline", {"topic": " "})
+            return timeline.structured_content, article.structured_content, reversed_range, empty
+
+    timeline, article, reversed_range, empty = anyio.run(run)
+    entries = timeline["entries"]
+    assert [e["date"] for e in entries] == ["2023-07-21", "2023-07-28"] and timeline["granularity"] == "day"
+    assert entries[0]["text"] in article["text"] and entries[0]["citation"]["source"] == article["file"]
+    assert "2023-07-25" in {c["period"] for c in timeline["counts"]}  # the archive's day without the topic
+    assert reversed_range.is_error and "2023-08" in reversed_range.content[0].text
+    assert empty.is_error and "topic is empty" in empty.content[0].text
 
 
 # A second process serving the tools over stdio as `rag mcp` does (`serve_stdio`), with the hash

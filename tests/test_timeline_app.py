@@ -14,13 +14,8 @@ from rag.app.timeline import ALL, counts_frame, period_at
 from rag.app.ui import ChatApp, build_app
 
 from fakes import scripted
-from helpers import dump_searcher
+from helpers import TYPHOON_LINES as LINES, dump_searcher
 
-LINES = [
-    "2023-07-21 10:00，正文：新华社北京7月21日电 今年第5号台风“杜苏芮”今天上午在菲律宾以东洋面生成，中央气象台预计它将向西偏北方向移动。",
-    "2023-07-25 08:30，正文：京东集团发布第二季度财报，营收同比增长7.6%，净利润超过市场预期。",
-    "2023-07-28 11:00，正文：中新网福州7月28日电 台风“杜苏芮”28日9时55分在福建晋江沿海登陆，登陆时中心附近最大风力15级。",
-]
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_the_timeline_tab_charts_a_topic_and_opens_an_entrys_article(app_url):
         page.wait_for_function("document.querySelectorAll('#rag-timeline-entries .rag-card').length == 1",
                                timeout=20_000)
         card = page.locator("#rag-timeline-entries .rag-card").first
-        quote = card.locator("mark.rag-support").inner_text()
+        quote = card.locator("mark.rag-support").first.inner_text()
         card.locator("details.rag-article summary").click()
         article = card.locator("details.rag-article[open] .rag-article-text")
         article.wait_for(state="visible", timeout=10_000)

@@ -42,8 +42,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from rag.answer.pipeline import Answered, Pipeline, get_pipeline
 from rag.app import dify, openai_compat
 from rag.app.keys import RequireKey, check_listening
-from rag.app.malloc import cap_arenas
-from rag.app.service import ArchiveService, ServerBusy, article_dict, for_caller, passage_dict
+from rag.memory import cap_arenas
+from rag.app.service import ArchiveService, ServerBusy, article_dict, for_caller, passage_dict, timeline_dict
 from rag.config import Settings
 from rag.errors import BadQuestion, CorpusError, RagError
 
@@ -244,6 +244,15 @@ def build_api(settings: Settings, keys: tuple[str, ...] = (), host: str = "127.0
         except Exception as exc:  # noqa: BLE001
             return error_response(request.url.path, *status_of(exc))
         return {"passages": [passage_dict(p) for p in passages]}
+
+    @app.get("/v1/timeline", summary="How the reporting on a topic developed: dated, cited sentences")
+    async def timeline(request: HttpRequest, topic: str, date_from: str = "", date_to: str = "", outlet: str = "",
+                       granularity: str = "auto", max_entries: int = 0):
+        try:
+            result = await _in_thread(service.timeline, topic, date_from, date_to, outlet, granularity, max_entries)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(request.url.path, *status_of(exc))
+        return timeline_dict(result)
 
     if tools is not None:
         mcp_app = tools.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,

@@ -1,13 +1,15 @@
 """The MCP server: the archive's tools for agents and desktop assistants, with the official MCP SDK.
 
-Three tools, over stdio (`rag mcp`, what Claude Desktop, Cursor and the like launch) and over
+Four tools, over stdio (`rag mcp`, what Claude Desktop, Cursor and the like launch) and over
 streamable HTTP at /mcp of `rag serve` (behind its API keys):
 
 - ``search_articles(query, k, date_from, date_to, outlet)`` → the passages, best first, each with
   its article id, title, outlet, date, file, paragraph and score;
 - ``get_article(id)`` → the whole article with its metadata (ids as in `rag.app.service`);
 - ``ask(question, history)`` → the checked answer (`text`: with its [n] markers and the sources at
-  its end; `answer` without them), its `citations` and whether it is a refusal (`abstained`).
+  its end; `answer` without them), its `citations` and whether it is a refusal (`abstained`);
+- ``timeline(topic, date_from, date_to, outlet, granularity)`` → the extractive timeline
+  (`rag.timeline`): dated, cited entries, each with its article id, and the counts per period.
 
 Values are checked by the app's one boundary (rag.app.validation), and a refusal or failure is the
 tool's error result (``isError``) with the message in the caller's terms, never a traceback. Over
@@ -24,7 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from rag.app.service import ArchiveService, answer_dict, article_dict, for_caller, passage_dict
+from rag.app.service import ArchiveService, answer_dict, article_dict, for_caller, passage_dict, timeline_dict
 from rag.config import Settings
 from rag.errors import BadQuestion, RagError
 from rag.search.retrieve import MAX_K
@@ -32,11 +34,11 @@ from rag.search.retrieve import MAX_K
 INSTRUCTIONS = ("Search and quote a Chinese newspaper archive. search_articles finds passages (Chinese or "
                 "English queries); get_article reads a whole article by the article_id a passage or citation "
                 "carries; ask answers a question from the archive with checked citations [n], or says that "
-                "the pages do not tell.")
+                "the pages do not tell; timeline lists dated, cited sentences on a topic in date order.")
 
 
 def build_mcp(service: ArchiveService):
-    """The MCP server with the three tools, answering from ``service``.
+    """The MCP server with its tools, answering from ``service``.
 
     Returns:
         An `mcp.server.mcpserver.MCPServer`: `.run("stdio")`, or `.streamable_http_app()` to mount.
@@ -92,6 +94,21 @@ def build_mcp(service: ArchiveService):
             raise refused(exc) from None
         return answer_dict(answer)
 
+    @server.tool(title="Timeline of a topic")
+    def timeline(
+        topic: Annotated[str, Field(description="what the timeline is about, e.g. 台风杜苏芮")],
+        date_from: Annotated[str, Field(description='only articles dated from: "2023", "2023-07", "2023-07-28"')] = "",
+        date_to: Annotated[str, Field(description="only articles dated up to (inclusive)")] = "",
+        outlet: Annotated[str, Field(description="only this outlet (several: comma-separated)")] = "",
+        granularity: Annotated[str, Field(description="auto, day, week, month or year")] = "auto",
+    ) -> dict[str, Any]:
+        """How the reporting on a topic developed: one dated, cited sentence per story in date order,
+        articles per period against what the archive holds then, and the periods with none."""
+        try:
+            return timeline_dict(service.timeline(topic, date_from, date_to, outlet, granularity))
+        except Exception as exc:  # noqa: BLE001
+            raise refused(exc) from None
+
     return server
 
 
@@ -111,5 +128,5 @@ def serve_stdio(settings: Settings, service: ArchiveService | None = None) -> No
             print(f"warning: {exc}", file=sys.stderr)
 
     threading.Thread(target=warm, name="rag-warm", daemon=True).start()
-    print("rag mcp: serving the tools search_articles, get_article and ask over stdio", file=sys.stderr, flush=True)
+    print("rag mcp: serving the tools search_articles, get_article, ask and timeline over stdio", file=sys.stderr, flush=True)
     server.run("stdio")

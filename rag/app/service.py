@@ -33,7 +33,7 @@ from rag.config import Settings
 from rag.errors import BadQuestion, CorpusError, RagError
 from rag.ingest.article import Article, display_date, provenance
 from rag.ingest.library import ArticleLibrary
-from rag.app.malloc import release_free_memory
+from rag.memory import release_free_memory
 from rag.app.validation import Request, check_filters, check_request, for_caller  # noqa: F401  (for_caller: the faces' errors)
 from rag.search.filters import SearchFilter
 from rag.search.passage import Passage, validate_question
@@ -111,6 +111,15 @@ def answer_dict(answer: Answer) -> dict:
             "rewritten_query": answer.rewritten_query, "language": answer.language,
             "unsupported_sentences": answer.unsupported_sentences,
             "unverified_numbers": answer.unverified_numbers}
+
+
+def timeline_dict(timeline) -> dict:
+    """A timeline as JSON (`Timeline.to_dict`), each entry with the article_id that opens its article."""
+    out = timeline.to_dict()
+    for entry, shown in zip(timeline.entries, out["entries"]):
+        passage = entry.passage
+        shown["article_id"] = article_id(passage.source, passage.article_no) if passage else None
+    return out
 
 
 def article_dict(article: Article) -> dict:
@@ -199,6 +208,19 @@ class ArchiveService:
             raise BadQuestion(f"query: {exc.message}") from None
         return self.pipeline().load().searcher.search(query, k, filters)
 
+    def timeline(self, topic, date_from=None, date_to=None, outlet=None, granularity: str = "auto",
+                 max_entries: int | None = None):
+        """The extractive timeline of ``topic`` (`rag.timeline`, no LLM) over the loaded index.
+
+        Raises:
+            BadQuestion: an empty topic, a bad or reversed date range, an unknown granularity.
+        """
+        from rag.answer.timeline import MAX_ENTRIES, build_timeline
+
+        searcher = self.pipeline().load().searcher
+        return build_timeline(searcher, topic, date_from or None, date_to or None, outlet or None, granularity,
+                              settings=self.settings, max_entries=max_entries or MAX_ENTRIES)
+
     def article(self, value) -> Article:
         """The article an id names.
 
@@ -280,7 +302,7 @@ class ArchiveService:
             finally:
                 with self._lock:
                     self._taken -= 1
-                release_free_memory()  # as the chat does after each answer (rag.app.malloc)
+                release_free_memory()  # as the chat does after each answer (rag.memory)
 
         return self._pool.submit(run)
 

@@ -34,7 +34,7 @@ from rag.app.chatview import (EXAMPLES, HEAD, STYLE, Turn, answer_html, question
                               status_html)
 from rag.config import Settings  # noqa: E402
 from rag.errors import BadQuestion, RagError  # noqa: E402
-from rag.app.malloc import cap_arenas, release_free_memory  # noqa: E402
+from rag.memory import cap_arenas, release_free_memory  # noqa: E402
 from rag.app.archive import archive_line, describe_filter, uploads_allowed  # noqa: E402
 from rag.app.controls import ArchiveControls  # noqa: E402
 from rag.app.keeping import ConversationControls  # noqa: E402

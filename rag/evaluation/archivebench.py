@@ -80,7 +80,7 @@ def archive_bench(settings: Settings, questions: list[str], repeat: int = 3, ser
                     "dense_index": type(index.faiss_index).__name__,
                     "sentence_index": type(index.sentence_index).__name__},
         "build": {"seconds": index.manifest.get("build_seconds"), "embedded": status_counts(index, "embedded"),
-                  **index.manifest.get("embedding", {}), "peak_rss_mb": index.manifest.get("peak_rss_mb"),
+                  "embedding": index.manifest.get("embedding", {}), "peak_rss_mb": index.manifest.get("peak_rss_mb"),
                   "disk_mb": round(sum(p.stat().st_size for p in index.path.rglob("*") if p.is_file()) / 2**20)},
         "retrieve_ms": results,
         "serving": memory,
@@ -113,6 +113,7 @@ def _serving_memory(settings: Settings, searcher, questions: list[str], chat=Non
     import gc
 
     from rag.answer.pipeline import Pipeline
+    from rag.memory import release_free_memory
 
     gc.collect()
     alone = _rss_mb()
@@ -120,6 +121,7 @@ def _serving_memory(settings: Settings, searcher, questions: list[str], chat=Non
     started = time.perf_counter()
     for question in questions:
         pipeline.ask(question)
+        release_free_memory()  # what `rag chat` and `rag serve` do after each answer
     with_llm = _rss_mb()
     return {"rss_mb_index_and_embedder": alone.get("now"), "rss_mb_with_llm": with_llm.get("now"),
             "of_which_file_backed_mb": with_llm.get("file"), "peak_rss_mb": with_llm.get("peak"),

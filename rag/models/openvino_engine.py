@@ -17,6 +17,9 @@ The vectors are the model's to within that cosine, so they share the model's emb
 an index built through one engine is searched through the other; the index manifest records the
 engine. The converted graph is kept under ``cache_dir/models/openvino/`` (one folder per model
 checksum and OpenVINO version), written under a temporary name and renamed, so it is converted once.
+Its weights are stored in fp16: the compiled model computes in bf16 (or fp32) either way, the vectors
+keep their cosine ≥ 0.99998 to torch fp32 (1,500 news-cn sentences), and a served archive's process
+holds ~400 MB less than with the fp32 file mapped (999 against 1,393 MB with the embedder loaded).
 
 OpenVINO sends a usage event to Google Analytics when it is imported, and more when it converts,
 unless the user opted out; this product promises to run offline and archives can be private, so
@@ -39,7 +42,7 @@ from rag.errors import ModelUnavailable
 from rag.files import make_staging_folder, publish_folder
 
 ENGINES = ("auto", "openvino", "torch")  # Settings.embed_engine
-IR_VERSION = "1"  # bump when the conversion below changes what it writes
+IR_VERSION = "2"  # bump when the conversion below changes what it writes
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -120,7 +123,7 @@ def _convert(model, target: Path) -> Path:
                                      example_input=tuple(sample[n] for n in names))
         for port, name in zip(graph.inputs, names):
             port.get_tensor().set_names({name})
-        ov.save_model(graph, str(tmp / "model.xml"), compress_to_fp16=False)
+        ov.save_model(graph, str(tmp / "model.xml"), compress_to_fp16=True)
         publish_folder(tmp, target, finished=lambda folder: (folder / "model.xml").is_file())
     except Exception as exc:  # the converter reports unsupported graphs with many error types
         raise EngineUnavailable(f"OpenVINO could not convert it ({type(exc).__name__}: {exc})") from exc

@@ -47,7 +47,14 @@ SENTENCES_FILE = "sentences.index"
 OWNERS_FILE = "sentences.json"
 CHUNKS_FILE = "chunks.jsonl"
 GLOSSARY_FILE = "glossary.json"
+# The BM25 matrices of the chunks' words and pinyin (BM25Index.save); a build made before they were
+# written has only the token lists in chunks.jsonl, and its matrices are made from those at load.
+KEYWORDS, PINYIN = "keywords", "pinyin"
 MIN_SENTENCE_CHARS = 6
+# Chunk fields whose values repeat across chunks (an article's headline, file, date, outlet …): read
+# once, kept once — each chunk of the whole news-cn index held its own copies otherwise.
+SHARED_FIELDS = frozenset({"source", "article", "kind", "kicker", "date", "date_precision", "paper", "page",
+                           "section", "url", "headline_source", "subhead", "group"})
 CURRENT = "current"
 REBUILD_HINT = "run `rag index` to rebuild it"
 
@@ -272,20 +279,27 @@ def load_index(settings: Settings, embedder_spec=None, corpus_checksum: str | No
                 loaded.hnsw.efSearch = HNSW_EF_SEARCH
         owners = np.asarray(json.loads((folder / OWNERS_FILE).read_text(encoding="utf-8")), dtype=np.int64)
         glossary = json.loads((folder / GLOSSARY_FILE).read_text(encoding="utf-8"))
-        chunks, tokens, pinyin = [], BM25Builder(), BM25Builder()
+        saved = f"{KEYWORDS}.words.json" in manifest.get("files", {})
+        chunks, tokens, pinyin, seen = [], BM25Builder(), BM25Builder(), {}
+        shared = lambda v: seen.setdefault(v, v) if isinstance(v, str) else v  # noqa: E731
         with (folder / CHUNKS_FILE).open(encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
-                tokens.add(row.pop("tokens"))
-                pinyin.add(row.pop("pinyin"))
-                chunks.append(Chunk(**row))
+                words, sounds = row.pop("tokens"), row.pop("pinyin")
+                if not saved:
+                    tokens.add(words)
+                    pinyin.add(sounds)
+                chunks.append(Chunk(**{k: shared(v) if k in SHARED_FIELDS else v for k, v in row.items()}))
+        keyword_index, pinyin_index = ((BM25Index.load(folder, KEYWORDS), BM25Index.load(folder, PINYIN))
+                                       if saved else (tokens.build(), pinyin.build()))
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise IndexMismatch(f"the index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
     consistent = (dense_store.ntotal == len(chunks) and dense_store.dim == manifest.get("dimension")
                   and sentence_store.ntotal == len(owners) and sentence_store.dim == dense_store.dim
-                  and (len(owners) == 0 or 0 <= owners.min() <= owners.max() < len(chunks)))
+                  and (len(owners) == 0 or 0 <= owners.min() <= owners.max() < len(chunks))
+                  and keyword_index.size == pinyin_index.size == len(chunks))
     if not consistent:
         raise IndexMismatch(f"the index in {folder} is inconsistent ({dense_store.ntotal} vectors, "
-                            f"{len(chunks)} chunks); {REBUILD_HINT}")
-    return HybridIndex(dense, chunks, tokens.build(), manifest, folder, sentence_index, owners,
-                       pinyin.build(), glossary, dense_store, sentence_store)
+                            f"{keyword_index.size} keyword rows, {len(chunks)} chunks); {REBUILD_HINT}")
+    return HybridIndex(dense, chunks, keyword_index, manifest, folder, sentence_index, owners,
+                       pinyin_index, glossary, dense_store, sentence_store)

@@ -1,4 +1,5 @@
-"""Keeping a long-running app's memory flat: glibc malloc settings for `rag chat`.
+"""Keeping a long-running process's memory flat: glibc malloc settings for `rag chat` and
+`rag serve`, and for the benchmarks that measure what they hold (`rag bench --archive`).
 
 Each thread that answers may get a malloc arena of its own, and the embedder's and tokenizer's
 short-lived buffers fragment them: with glibc's defaults, 8 users for 4 minutes grew the app's
