@@ -74,6 +74,7 @@ def test_index_refuses_links_and_fifos_and_says_so(cli, settings, tmp_path):
     assert {r["file"]: r["kind"] for r in manifest["refused"]} == expected
 
 
+@pytest.mark.slow  # over a second; the fast tier stays within its budget (CI runs both)
 def test_a_link_planted_after_indexing_makes_the_index_stale_and_is_reported(cli, settings, tmp_path):
     assert cli("index", "--quiet")[0] == 0
     (tmp_path / "secret.txt").write_text(OUTSIDE_PAGE, encoding="utf-8")

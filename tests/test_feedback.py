@@ -46,6 +46,7 @@ def test_a_rating_and_its_comment_survive_a_new_store_on_the_same_file(tmp_path)
     assert row["citations"] == [CITATION] and row["answer"].endswith("[1]。") and row["created"].endswith("+00:00")
 
 
+@pytest.mark.slow  # over a second; the fast tier stays within its budget (CI runs both)
 def test_rows_written_by_a_process_that_dies_without_closing_are_kept(tmp_path):
     path = tmp_path / "feedback.sqlite3"
     script = ("import os, sys; sys.path.insert(0, 'tests'); from rag.app.feedback import FeedbackStore; "

@@ -117,6 +117,7 @@ def test_deleted_vectorstore_folder_is_not_built(built, hash_embedder):
         load_index(settings, hash_embedder.spec, _checksum(settings))
 
 
+@pytest.mark.slow  # over a second; the fast tier stays within its budget (CI runs both)
 def test_rebuild_swaps_atomically_and_cleans_old_builds(settings, hash_embedder):
     build_index(settings, hash_embedder, progress=False)
     first = (settings.index_dir / CURRENT).resolve()

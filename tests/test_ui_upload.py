@@ -153,6 +153,7 @@ def test_an_upload_while_an_answer_is_written_leaves_that_answer_whole(settings,
     assert turns[0].answer.passages[0].source == dump.name
 
 
+@pytest.mark.slow  # over a second; the fast tier stays within its budget (CI runs both)
 def test_the_upload_is_offered_only_with_a_login_or_on_loopback(settings, searcher, dump):
     assert uploads_allowed("127.0.0.1", None) and uploads_allowed("::1", None)
     assert uploads_allowed("0.0.0.0", [("reader", "s3cret")]) and not uploads_allowed("0.0.0.0", None)
