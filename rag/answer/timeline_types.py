@@ -92,21 +92,33 @@ class Timeline:
             share = f"{c.share:.2%} of {c.archive_articles}" if c.share is not None else "the archive has none"
             bar = "#" * min(40, c.n_articles) if c.n_articles else "· gap"
             out.append(f"  {c.period:>10}  {c.n_articles:4d}  ({share})  {bar}")
-        summaries = {s.period: s for s in self.summaries}
-        period = object()
-        for e in self.entries:
-            if e.period != period:
-                period = e.period
-                out.append(f"\n{period or 'dated to the month only'}")
-                summary = summaries.get(period)
-                if summary is not None and summary.text:
-                    out.append(f"  Summary (checked): {summary.text}")
-                if summary is not None and summary.dropped:
-                    out.append(f"  (left out, not supported by the entries: {' '.join(summary.dropped)})")
-            c = e.citation
-            out.append(f"  [{c.n}] {e.date}  {e.text}")
-            where = [c.label or c.article, c.provenance, f"{c.source}, ¶{c.paragraph}"]
-            out.append("       — " + " · ".join(w for w in where if w))
-            if e.also_in:
-                out.append(f"       also printed in: {'; '.join(e.also_in)}")
+        for period, summary, entries in self.grouped():
+            out.append(f"\n{period or 'dated to the month only'}")
+            if summary is not None and summary.text:
+                out.append(f"  Summary (checked): {summary.text}")
+            if summary is not None and summary.dropped:
+                out.append(f"  (left out, not supported by the entries: {' '.join(summary.dropped)})")
+            out.extend(line for e in entries for line in _entry_lines(e))
         return out
+
+    def grouped(self, entries: list[Entry] | None = None) -> list[tuple]:
+        """(period, its checked PeriodSummary or None, its entries) for each run of consecutive
+        entries (of ``entries``, default all) in one period: what the terminal and the chat's tab
+        show under one heading."""
+        summaries = {s.period: s for s in self.summaries}
+        groups: list[tuple] = []
+        for e in self.entries if entries is None else entries:
+            if not groups or groups[-1][0] != e.period:
+                groups.append((e.period, summaries.get(e.period), []))
+            groups[-1][2].append(e)
+        return groups
+
+
+def _entry_lines(e: Entry) -> list[str]:
+    """One entry as the terminal shows it."""
+    c = e.citation
+    where = [c.label or c.article, c.provenance, f"{c.source}, ¶{c.paragraph}"]
+    out = [f"  [{c.n}] {e.date}  {e.text}", "       — " + " · ".join(w for w in where if w)]
+    if e.also_in:
+        out.append(f"       also printed in: {'; '.join(e.also_in)}")
+    return out

@@ -67,21 +67,17 @@ def entries_html(timeline, period: str | None, lookup) -> str:
     if not timeline.covered:
         return ""
     chosen = timeline.entries if period in (None, "", ALL) else timeline.entries_in(period)
-    summaries = {s.period: s for s in timeline.summaries}
     parts = ['<div class="rag-sources rag-timeline">']
     if not chosen:
         parts.append(f'<p class="rag-status">{esc(period)}: 没有相关文章 no matching articles (a gap).</p>')
-    shown = None
-    for entry in chosen:
-        if entry.period != shown:
-            shown = entry.period
-            parts.append(f'<div class="rag-sources-head">{esc(shown or "dated to the month only")}</div>')
-            summary = summaries.get(shown)
-            if summary is not None and summary.text:
-                parts.append(f'<p class="rag-status">概要 Summary (checked): {esc(summary.text)}</p>')
-        passage = dataclasses.replace(entry.passage, also_in=entry.also_in)
-        parts.append(source_card(passage, f"tl-{entry.citation.n}", f"{entry.date}", lookup, kind="cited",
-                                 quote=entry.text))
+    for shown, summary, entries in timeline.grouped(chosen):
+        parts.append(f'<div class="rag-sources-head">{esc(shown or "dated to the month only")}</div>')
+        if summary is not None and summary.text:
+            parts.append(f'<p class="rag-status">概要 Summary (checked): {esc(summary.text)}</p>')
+        for entry in entries:
+            passage = dataclasses.replace(entry.passage, also_in=entry.also_in)
+            parts.append(source_card(passage, f"tl-{entry.citation.n}", f"{entry.date}", lookup, kind="cited",
+                                     quote=entry.text))
     parts.append("</div>")
     return "".join(parts)
 
