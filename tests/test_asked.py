@@ -134,3 +134,49 @@ def test_shares_in_words_and_ratios_answer_a_share():
 ])
 def test_kinds_read_from_the_question(question, kinds):
     assert asked_quantity(question).kinds == kinds
+
+
+def test_a_chinese_figure_without_a_measure_word_answers_an_amount_or_a_count_only():
+    question = "村播产业帮助多少户家庭增收？"
+    asked = asked_quantity(question)
+    # "12亿" (no unit) and 3200余名 (people) do not give households.
+    assert check_figures(asked, ["村播产业累计销售额超12亿，帮助3200余名劳动力就业增收。"], question).startswith("wrong")
+    assert check_figures(asked, ["村播产业帮助1200户家庭增收。"], question) == ""
+    question = "村播产业累计销售额是多少？"
+    assert check_figures(asked_quantity(question), ["累计销售额超12亿。"], question) == ""  # money may drop 元
+    # In English units are words the lists do not know: an unknown kind still fits.
+    question = "How many people did the industry employ?"
+    assert check_figures(asked_quantity(question), ["It employed 3,200 laborers."], question) == ""
+
+
+def test_a_loss_is_money_and_a_toll_is_not_one():
+    question = "这场冲突造成了多少财产损失？"
+    asked = asked_quantity(question)
+    assert asked.kinds == {"money"}
+    assert check_figures(asked, ["冲突造成了至少6人死亡、30多人受伤。"], question).startswith("wrong")
+    assert check_figures(asked, ["冲突造成财产损失约300万元。"], question) == ""
+
+
+def test_a_numeral_inside_a_place_name_is_no_figure_of_the_question():
+    question = "8月18日四川内江市发生了几级地震？"  # 四 of 四川 is not the number 4
+    assert check_figures(asked_quantity(question), ["8月18日四川内江市发生了4.0级地震。"], question) == ""
+    question = "三亚市去年接待了多少游客？"
+    assert check_figures(asked_quantity(question), ["三亚市去年接待游客3万人次。"], question) == ""
+
+
+def test_passages_with_a_figure_of_the_asked_kind_are_read_first():
+    from dataclasses import dataclass
+
+    from rag.answer.asked import fitting_first
+
+    @dataclass
+    class P:
+        text: str
+        heading: str = ""
+
+    passages = [P("药车上携带常用药品30余种。"), P("实现24小时不间断供药。"), P("服务群众达5000余人次。"), P("满意率达99.5%。")]
+    ranked = fitting_first(asked_quantity("送药项目至今服务群众多少人次？"), passages)
+    assert [p.text[:4] for p in ranked] == ["服务群众", "药车上携", "实现24", "满意率达"]
+    # Nothing moves for a question of no definite kind, or for none.
+    assert fitting_first(asked_quantity("这个项目有多大？"), passages) == passages
+    assert fitting_first(None, passages) == passages

@@ -148,3 +148,76 @@ def test_a_rare_character_of_a_name_must_be_supported_too():
     # character pairs the passage must have, not a gap that leaves only "任书记" to check.
     assert lexical_support("刘䶮任书记。", "张三任书记。") == 0.5
     assert lexical_support("刘䶮任书记。", "刘䶮任书记。") == 1.0
+
+
+@pytest.mark.parametrize("question,passage,answer,bound", [
+    # the village's secretary where the town's was asked
+    ("东岭镇党委书记叫什么名字？", "东岭镇的石桥村党委书记张建民介绍，水渠已修好。", "东岭镇党委书记张建民[1]。", False),
+    ("东岭镇党委书记叫什么名字？", "东岭镇党委书记张建民介绍，水渠已修好。", "东岭镇党委书记张建民[1]。", True),
+    # another office of the same village
+    ("石桥村的村委会主任是谁？", "石桥村党总支书记王秀英介绍，市场年创收百万元。", "石桥村的村委会主任是王秀英[1]。", False),
+    # one of a list of offices, the name after the last
+    ("石桥村的村委会主任是谁？", "石桥村党委书记、村委会主任王秀英说，村里变了样。", "石桥村的村委会主任是王秀英[1]。", True),
+    # the name before the office
+    ("石桥村的村委会主任是谁？", "2013年起，王秀英担任村委会主任。", "石桥村的村委会主任是王秀英[1]。", True),
+    # the deputy
+    ("东岭镇镇长是谁？", "东岭镇副镇长李国平说，项目已开工。", "东岭镇镇长是李国平[1]。", False),
+])
+def test_a_name_answers_who_holds_an_office_only_where_the_passage_gives_it_that_office(question, passage, answer,
+                                                                                    bound):
+    _, citations, checked = verify_answer(answer, [P(passage, "报道", chunk_id="r")], question=question)
+    assert checked[0].supported is bound and bool(citations) is bound
+
+
+def test_the_asked_office_is_read_from_who_questions_only():
+    from rag.answer.roles import asked_role
+    assert asked_role("大观区区委书记叫什么名字？").title == "委书记" and asked_role("大观区区委书记叫什么名字？").level == "区"
+    assert asked_role("石桥村的村委会主任是谁？").title == "村委会主任"
+    assert asked_role("挪威养老基金的首席执行官叫什么名字？").title == "首席执行官"
+    assert asked_role("石桥村党委书记介绍了什么经验？") is None  # not a who-question
+    assert asked_role("是谁修好了水渠？") is None  # no office
+
+
+def test_a_passage_on_another_subject_does_not_vouch_for_a_restated_one_with_its_figure():
+    # The figure is in a passage about a luggage maker; the sentence says it is the industry's.
+    question = "南湖童装产业一年的产值是多少？"
+    passages = [P("今年1~5月，该箱包公司产值达4200多万元，是去年全年的1.5倍。", "箱包企业", chunk_id="x"),
+                P("南湖约有童装生产经营主体1.4万家，童装电商企业8000多家。", "童装之都", chunk_id="y")]
+    _, citations, checked = verify_answer("南湖童装产业一年的产值是4200多万元[1]。", passages, question=question)
+    assert not checked[0].supported and citations == []
+    # The same figure, where the passage is about the subject asked.
+    passages[0] = P("南湖童装产业一年的产值达4200多万元。", "童装之都", chunk_id="x")
+    _, citations, checked = verify_answer("南湖童装产业一年的产值是4200多万元[1]。", passages, question=question)
+    assert checked[0].supported and [c.n for c in citations] == [1]
+
+
+def test_an_english_sentence_whose_figures_the_passage_states_is_kept_at_a_lower_similarity():
+    from rag.answer import cite
+
+    class Near:  # every sentence this similar to every other
+        def __init__(self, similarity):
+            self.similarity = similarity
+
+        def embed_queries(self, texts):
+            return __import__("numpy").full((len(texts), 1), 1.0)
+
+        def embed_passages(self, texts, batch_size=32, show_progress=False):
+            return __import__("numpy").full((len(texts), 1), self.similarity)
+
+    passages = [P("柯城区村播产业创造税收超4千万元。", "村播", chunk_id="k")]
+    similarity = (cite.EMBEDDING_KEEP_FIGURES + cite.EMBEDDING_KEEP) / 2
+    question = "How much tax revenue has the live-streaming industry generated?"
+    text, _, checked = verify_answer("It has generated over 4,000,000 yuan in tax revenue [1].", passages,
+                                     Near(similarity), question=question)
+    assert checked[0].supported and checked[0].corrected_numbers == [("4,000,000", "40 million")]
+    assert "40 million" in text
+    # Without a figure the usual bar holds.
+    _, _, checked = verify_answer("It has generated a great deal of tax revenue [1].", passages, Near(similarity),
+                                  question=question)
+    assert not checked[0].supported
+
+
+def test_a_marker_inside_a_chinese_list_closes_its_claim():
+    assert split_answer("薛晨：27岁 [1] 夏欣怡：19岁 [3]") == [("薛晨：27岁", [1]), ("夏欣怡：19岁", [3])]
+    assert split_answer("It was 2016 [3] and the band split [1] later.") == [
+        ("It was 2016 and the band split later.", [3, 1])]  # English claims end with a full stop

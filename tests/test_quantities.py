@@ -1,5 +1,6 @@
 """Numbers compared as quantities (rag/answer/quantities.py)."""
 
+import pytest
 
 def test_times_are_not_a_measure_word():
     from rag.answer.quantities import missing
@@ -63,3 +64,17 @@ def test_answers_match_passages_written_in_other_numerals():
     assert missing("占40%", ["占百分之四十"]) == [] and missing("占4%", ["占百分之四十"]) == ["4%"]
     assert missing("2023年", ["二〇二三年"]) == [] and missing("3年", ["二〇二三年"]) == ["3年"]
     assert missing("30%", ["收益的三成分给村集体"]) == []
+
+
+@pytest.mark.parametrize("text,value", [("4千万元", 4e7), ("3百万", 3e6), ("5十万", 5e5), ("2百亿", 2e10),
+                                        ("12亿", 1.2e9), ("4200多万", 4.2e7)])
+def test_compound_multipliers_are_one_multiplier(text, value):
+    from rag.answer.quantities import quantities
+    assert quantities(text)[0].value == value
+
+
+def test_an_english_amount_in_digits_off_by_a_power_of_ten_is_corrected():
+    from rag.answer.quantities import fix_english_amounts
+    assert fix_english_amounts("It raised over 4,000,000 yuan in tax.", ["创造税收超4千万元"]) == [("4,000,000", "40 million")]
+    assert fix_english_amounts("It raised 40,000,000 yuan.", ["创造税收超4千万元"]) == []  # right already
+    assert fix_english_amounts("It raised 7,000,000 yuan.", ["创造税收超4千万元"]) == []  # not a slip of 万

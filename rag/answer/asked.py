@@ -7,7 +7,10 @@ the noun asked about ("多少资金", "面积有多大", "what percentage", "how
 question whose kind is not clear asks for "a number" and is held only to giving one.
 
 Decisions, all on the side of answering (a false refusal costs as much as a wrong answer):
-- a figure whose kind is not known ("6方", "300万" without a unit, "48 alliances") fits any kind;
+- a figure whose kind is not known ("6方", "300万" without a unit, "48 alliances") fits any kind in
+  English, where units are words the lists do not know; in Chinese only money (amounts often drop
+  元: "销售额超12亿") or a count, since a head count, households, an area, a span or a share is
+  written with its measure word ("3200余名", "1000多户"): "帮助多少户" is not answered by "12亿";
 - near kinds fit each other: a date for a year, a count for people or households (but people and
   households do not fit each other: "70多名农户" is not "多少户"), a percentage for a comparison
   ("比市场价高出多少");
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 from rag.answer.quantities import Quantity, quantities
 from rag.script import search_form
+from rag.textnorm import CJK_RE
 
 KINDS = ("money", "people", "households", "area", "count", "time", "percent", "ordinal", "date", "year",
          "length", "weight")
@@ -56,8 +60,11 @@ _EN_UNIT = [(re.compile(rf"\s*(?:{pattern})\b", re.I), kind) for pattern, kind i
 # Kinds that also fit where another is asked for (see the module docstring).
 _FITS = {"year": {"date"}, "date": {"year"}, "time": {"year", "date"}, "count": {"people", "households"},
          "people": {"count"}, "households": {"count"}, "ordinal": {"count"}}
+# What a Chinese figure without a known measure word can be (see the module docstring).
+_UNITLESS_ZH = frozenset({"money", "count", "ordinal"})
 # Single-character numerals that are words in an answer ("统一", "十分", "百姓") unless a unit follows.
 _WORDLIKE = frozenset("一十百千万")
+_NUMERAL_CHARS = frozenset("〇零一二两三四五六七八九十百千万亿")
 
 
 def kind_of(quantity: Quantity) -> str | None:
@@ -80,11 +87,16 @@ def kind_of(quantity: Quantity) -> str | None:
     return None
 
 
+def _lone_numeral(quantity: Quantity) -> bool:
+    """A single Chinese numeral character, with what follows it ("四川" → 四)."""
+    return quantity.text[:1] in _NUMERAL_CHARS and len(quantity.text.rstrip(quantity.after[:1])) <= 1
+
+
 def figures(text: str) -> list[Quantity]:
     """The numbers an answer gives: digits, Chinese numerals that are numbers here (not the 一 of
     统一), English number words."""
     return [q for q in quantities(text, numerals=True, words=True)
-            if not (q.text[:1] in _WORDLIKE and len(q.text.rstrip(q.after[:1])) <= 1 and kind_of(q) is None)]
+            if not (q.text[:1] in _WORDLIKE and _lone_numeral(q) and kind_of(q) is None)]
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,12 @@ class Asked:
     kinds: frozenset[str]
     cue: str
 
-    def fits(self, kind: str | None) -> bool:
-        """Whether a figure of this kind can answer (an unknown kind can)."""
-        return kind is None or not self.kinds or kind in self.kinds or any(
-            kind in _FITS.get(k, ()) for k in self.kinds)
+    def fits(self, kind: str | None, chinese: bool = False) -> bool:
+        """Whether a figure of this kind can answer (an unknown kind can, in Chinese only an amount
+        or a count: see the module docstring)."""
+        if kind is None:
+            return not chinese or not self.kinds or bool(self.kinds & _UNITLESS_ZH)
+        return not self.kinds or kind in self.kinds or any(kind in _FITS.get(k, ()) for k in self.kinds)
 
 
 # 几 as a question word: not 哪几 (which), 这几 (these), 几乎 (almost), 几十 (dozens).
@@ -117,7 +131,7 @@ _ZH_NOUNS = [
     # A share before money: "年收益，有多大比例" asks for the share.
     (r"比例|百分之几|百分比|占比|比重|几成|(?<=[\u4e00-\u9fff])率(?![先领队])", "percent"),
     (r"钱|资金|投资|投入(?!使用|运营|运行)|收入|营收|营业额|销售额|交易额|成交额|产值|利润|收益|创收|授信|贷款|经费|补助|补贴|奖金|"
-     r"价格|价钱|费用|成本|工资|薪|GDP|总额|金额|预算|融资|分红|捐款|税", "money"),
+     r"价格|价钱|费用|成本|工资|薪|GDP|总额|金额|预算|融资|分红|捐款|税|损失", "money"),
     (r"面积|占地|用地规模", "area"),
     (r"农户|村户|住户", "households"),  # counted in 户 or as people ("70多名农户"): both fit
     (r"海拔|多高|高度|多长的|长度|多远|距离", "length"),
@@ -213,14 +227,16 @@ def check_figures(asked: Asked, sentences: list[str], question: str) -> str:
         "no figure" (no number beyond the question's), "wrong quantity: asked money, given time"
         (every new number of a known kind that does not fit), or "".
     """
-    named = quantities(question, numerals=True, words=True)
-    given = [q for s in sentences for q in figures(s)
+    # A lone numeral of the question before no known unit is part of a name ("四川", "三亚"): the
+    # answer's "4.0级" is not a number the question names.
+    named = [q for q in figures(question) if not (_lone_numeral(q) and kind_of(q) is None)]
+    given = [(q, bool(CJK_RE.search(s))) for s in sentences for q in figures(s)
              if not any(abs(q.value - n.value) <= 1e-6 * max(abs(q.value), 1.0) for n in named)]
     if not given:
         return "no figure"
-    kinds = [kind_of(q) for q in given]
-    if not any(asked.fits(k) for k in kinds):
-        shown = ", ".join(dict.fromkeys(k for k in kinds if k))
+    kinds = [(kind_of(q), chinese) for q, chinese in given]
+    if not any(asked.fits(k, chinese) for k, chinese in kinds):
+        shown = ", ".join(dict.fromkeys(k for k, _ in kinds if k)) or "no measure word"
         return f"wrong quantity: asked {'/'.join(sorted(asked.kinds))}, given {shown}"
     return ""
 
@@ -228,18 +244,35 @@ def check_figures(asked: Asked, sentences: list[str], question: str) -> str:
 def passages_lack(asked: Asked, passages: list[str]) -> bool:
     """Whether no passage has a figure that could be of the asked kind (so the LLM need not be asked).
 
-    Only a definite kind counts; a passage figure of unknown kind counts as fitting when it could
-    be an amount ("300万" with no unit, where money is asked), so that only passages without any
-    figure of the kind refuse.
+    Only a definite kind counts (`has_figure_of`), so that only passages without any figure of
+    the kind refuse.
     """
     # An order is often given in words ("首届", "首次"), and may be inferred from dates: left to the LLM.
     if not asked.kinds or "ordinal" in asked.kinds:
         return False
-    for text in passages:
-        for q in quantities(text, numerals=True):
-            kind = kind_of(q)
-            if kind is not None and asked.fits(kind):
-                return False
-            if kind is None and "money" in asked.kinds and q.value >= 1e4:
-                return False
-    return True
+    return not any(has_figure_of(asked, text) for text in passages)
+
+
+def has_figure_of(asked: Asked, text: str, exact: bool = False) -> bool:
+    """Whether the text has a figure that could be of the asked kind (`exact`: that is of it, not
+    of a near kind: "30余种" may answer "多少人" but "5000余人次" does); one of unknown kind counts
+    when it could be an amount ("300万" with no unit, where money is asked)."""
+    for q in quantities(text, numerals=True):
+        kind = kind_of(q)
+        if kind is not None and (kind in asked.kinds if exact else asked.fits(kind)):
+            return True
+        if kind is None and "money" in asked.kinds and q.value >= 1e4:
+            return True
+    return False
+
+
+def fitting_first(asked: Asked | None, passages: list) -> list:
+    """The passages with those that have a figure of just the asked kind first, each group in its order.
+
+    The LLM reads the first few retrieved passages only; where the one that states "5000余人次"
+    is fourth behind three without a head count, it would answer "多少人次" from none of them.
+    """
+    if asked is None or not asked.kinds or "ordinal" in asked.kinds:
+        return passages
+    fitting = [has_figure_of(asked, p.heading + p.text, exact=True) for p in passages]
+    return [p for p, ok in zip(passages, fitting) if ok] + [p for p, ok in zip(passages, fitting) if not ok]

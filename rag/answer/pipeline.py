@@ -5,13 +5,15 @@
                                                                   └──── refusal + nearest headlines
 
 Abstention is decided by code, not left to the model (a small model offered a way out takes it
-for questions it could answer): before generation, when the passages contain too few of the question's
-words or lack a number or ordinal it names ("2023年", "第十六次") or any figure of the kind it
-asks for ("多少户"); after it, when no sentence of the answer adds something to the question that
-a passage supports (numbers compared as quantities), when a question asking for a number gets
-none beyond its own or only figures of another kind (days where money was asked:
-rag.answer.asked), or when the model declined anyway. A question of several parts is searched,
-gated and checked part by part (rag.answer.parts); the answer names the parts the pages do not answer.
+for questions it could answer): before generation, when the passages contain too few of the
+question's words or lack a number or ordinal it names ("2023年", "第十六次") or any figure of the
+kind it asks for ("多少户"; passages with a figure of just that kind are read first); after it,
+when no sentence of the answer adds something to the question that a passage supports (numbers
+compared as quantities, the subject it restates, the office a who-question asks: rag.answer.cite),
+when a question asking for a number gets none beyond its own or only figures of another kind
+(days where money was asked: rag.answer.asked), or when the model declined anyway. A question of
+several parts is searched, gated and checked part by part (rag.answer.parts); the answer names
+the parts the pages do not answer.
 
 A Traditional question is searched, checked and answered in its Simplified form, the pages'
 script; what the asker reads (the streamed text, the answer, a refusal) is converted back to
@@ -32,7 +34,7 @@ from rag.answer.condense import condense, condense_samples
 from rag.answer.evidence import gate
 from rag.answer.excerpts import select_excerpts
 from rag.answer.parts import Part, interleave, part_excerpts, split_parts, unanswered
-from rag.answer.asked import asked_quantity, check_figures
+from rag.answer.asked import asked_quantity, check_figures, fitting_first
 from rag.answer.types import Answer, Answered, Delta, Event, PipelineStatus, Retrieved
 from rag.config import Settings
 from rag.models.chat import expect_prompt, shared_chat_model, warm_up
@@ -198,8 +200,9 @@ class Pipeline:
                 answer = state.refusal(reason)
                 yield from (Delta(answer.text), Answered(answer))
                 return
+            ranked = fitting_first(asked_quantity(state.asked), state.passages)
             excerpts, asked = select_excerpts(
-                state.passages, searcher.excerpt_scores(state.asked, state.passages[: self.settings.llm_passages]),
+                ranked, searcher.excerpt_scores(state.asked, ranked[: self.settings.llm_passages]),
                 self.settings.llm_context_chars, self.settings.llm_passages), state.asked
         state.context = [e.passage for e in excerpts]
         state.timings["context_s"] = round(time.perf_counter() - t0 - state.timings["retrieve_s"], 4)

@@ -11,6 +11,7 @@ it does not read done here: decimals before a multiplier ("三点五亿"), perce
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,8 @@ import cn2an
 
 from rag.textnorm import CJK, CJK_RE, match_key, normalize_chars
 
-MULTIPLIERS = {"万亿": 1e12, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
+MULTIPLIERS = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
+               "十万": 1e5, "万": 1e4, "千": 1e3, "百": 1e2,
                "trillion": 1e12, "billion": 1e9, "million": 1e6, "thousand": 1e3}
 # 成 is tenths ("三成" is 30%) except where it starts a word ("3成员" is not 30%).
 _TENTHS = r"成(?![立员为功本果交熟绩就长效不])"
@@ -27,7 +29,7 @@ _TENTHS = r"成(?![立员为功本果交熟绩就长效不])"
 # approximation word (多, 余) may sit between the digits and the multiplier or unit.
 _QUANTITY = re.compile(
     r"(?<![A-Za-z\d.\-])(\d+(?:\.\d+)?)"
-    r"\s*(?:多|余)?\s*(万亿|亿|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
+    r"\s*(?:多|余)?\s*(万亿|千亿|百亿|十亿|亿|千万|百万|十万|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
     rf"({_TENTHS}|%|％|[{CJK}])?", re.I)
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.
 # (次 "times" is not one: "每周2次" is not "2辆".)
@@ -195,6 +197,8 @@ def missing_specifics(question: str, sources: list[str]) -> list[str]:
 
 
 _ENGLISH_AMOUNT = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(trillion|billion|million|thousand)\b", re.I)
+# A large amount written out in digits ("4,000,000"), the other way 千万 gets misread.
+_ENGLISH_DIGITS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3}){2,}|\d{7,})(?![\d,]|\.\d|\s*(?:trillion|billion|million|thousand)\b)", re.I)
 
 
 def english_amount(value: float) -> str:
@@ -225,4 +229,18 @@ def fix_english_amounts(sentence: str, sources: list[str]) -> list[tuple[str, st
         same_digits = {q.value for q in found if re.match(re.escape(digits) + r"(?!\d)", q.text)}
         if len(same_digits) == 1:
             fixes.append((m.group(0), english_amount(same_digits.pop())))
+    # "4,000,000 yuan" for "4千万元" (40 million): off by a power of ten from exactly one amount.
+    for m in _ENGLISH_DIGITS.finditer(sentence):
+        value = float(m.group(1).replace(",", ""))
+        if any(_same(value, q.value) for q in found):
+            continue
+        tens = {q.value for q in found if q.value >= 1e4 and _power_of_ten(q.value / value)}
+        if len(tens) == 1:
+            fixes.append((m.group(0), english_amount(tens.pop())))
     return fixes
+
+
+def _power_of_ten(ratio: float) -> bool:
+    """Whether a ratio is 10, 100, … or 1/10, 1/100, … (not 1)."""
+    exponent = math.log10(ratio) if ratio > 0 else 0.5
+    return abs(exponent - round(exponent)) < 1e-9 and round(exponent) != 0

@@ -1,0 +1,79 @@
+"""The asked role: a name answers "矾山镇党委书记叫什么名字？" only where a passage gives it that role.
+
+A small model asked who holds an office answers with whichever name the passages put near a
+similar title: the village's Party secretary for the town's ("村党委书记叶经佐" for "矾山镇党委书记"),
+the branch secretary for the committee director ("党总支书记林允兰" for "村委会主任"). The overlap
+measure cannot see it: the title is restated from the question, and only the name is checked.
+So for a Chinese who-question naming an office, a passage vouches for a sentence only when it
+names one of the sentence's new words right beside the asked title (after it: "村委会主任林国荣",
+also inside a list of titles "党委书记、村委会主任林国荣"; or before it: "林国荣任村党委书记"), and,
+where the question says at which level the office is (镇, 村, 县…), that title in the passage is not
+given at another level.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.script import search_form
+from rag.textnorm import match_key
+
+# An office: the body it belongs to, then the title. Longest bodies first, so "党总支书记" is one
+# title; a bare 委 is the level's committee ("区委书记": level 区).
+_BODY = r"(?:党委|党总支|党支部|党工委|党组|纪委|村委会|居委会|管委会|委员会|董事会|监事会|人大常委会|政协|工会|妇联|团委|委)?"
+_TITLE = (r"(?:书记|主任|主席|董事长|总经理|总裁|首席执行官|首席财务官|首席运营官|行长|会长|理事长|秘书长|部长|局长|厅长|"
+          r"处长|科长|省长|市长|县长|区长|镇长|乡长|村长|院长|校长|所长|站长|社长|厂长|队长|组长|经理|主编|总监|主教练|教练|"
+          r"领队|负责人|创始人|发言人|大使|总统|总理|首相|外长)")
+_OFFICE = re.compile(rf"(?P<level>省|市|县|区|镇|乡|街道|村|社区)?(?P<title>副?{_BODY}{_TITLE})")
+# A question for a person: 谁, 叫什么(名字), 姓名, 哪位.
+_WHO = re.compile(r"谁|叫什么|什么名字|姓名|姓什么|哪位")
+_LEVELS = ("省", "市", "县", "区", "镇", "乡", "街道", "村", "社区")
+_NEAR_AFTER = 12  # characters after a title where its holder's name may stand ("党委书记、村委会主任林国荣")
+_NEAR_BEFORE = 6  # characters before it ("林国荣任村党委书记")
+
+
+@dataclass(frozen=True)
+class Role:
+    """The office a question asks the holder of: its title ("党委书记") and level ("镇"; "" if not said)."""
+
+    title: str
+    level: str
+
+
+def asked_role(question: str) -> Role | None:
+    """The office whose holder a Chinese question asks for, or None (not a who-question, no title)."""
+    question = search_form(question)
+    if not _WHO.search(question):
+        return None
+    offices = list(_OFFICE.finditer(match_key(question)))
+    if not offices:
+        return None
+    last = offices[-1]  # "大观区区委书记…" names the place, then the office
+    return Role(last.group("title"), last.group("level") or "")
+
+
+def role_unbound(role: Role, new_words: set[str], passage: str) -> bool:
+    """Whether the passage does not give any of the sentence's new words (character pairs) the
+    asked office, at the asked level.
+
+    Args:
+        role: what the question asks (`asked_role`).
+        new_words: the sentence's units beyond the question's (`rag.answer.cite.novel_units`);
+            a name is among them.
+        passage: the passage's heading and text.
+    """
+    names = {w for w in new_words if re.fullmatch(r"[\u4e00-\u9fff]{2}", w)}
+    if not names:
+        return False  # nothing named to bind (an English name, a figure): left to the other checks
+    text = match_key(passage)
+    for m in re.finditer(re.escape(role.title), text):
+        level = next((lv for lv in _LEVELS if text[:m.start()].endswith(lv)), "")
+        if role.level and level and level != role.level:
+            continue  # "村党委书记" where the town's was asked
+        if role.title[0] != "副" and text[:m.start()].endswith("副"):
+            continue  # the deputy's office
+        near = text[max(0, m.start() - _NEAR_BEFORE):m.end() + _NEAR_AFTER]
+        if any(name in near for name in names):
+            return False
+    return True
