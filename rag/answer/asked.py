@@ -42,7 +42,7 @@ _ZH_UNITS = [
     ("公斤", "weight"), ("千克", "weight"), ("吨", "weight"), ("斤", "weight"),
     ("小时", "time"), ("分钟", "time"), ("天", "time"), ("周年", "time"), ("星期", "time"),
     ("%", "percent"), ("倍", "percent"), ("番", "percent"),  # a ratio answers "增长率是多少" too
-] + [(c, "count") for c in "个家件只头台座项场所处批种类间辆条支期次届幢栋例份套本张单笔"]
+] + [(c, "count") for c in "个家件只头台座项场所处批种类间辆条支期次届幢栋例份套本册部篇张单笔"]
 _EN_UNITS = [
     (r"yuan|rmb|cny|dollars?|usd|\$", "money"),
     (r"households?|families|family|homes", "households"),
@@ -267,12 +267,19 @@ def has_figure_of(asked: Asked, text: str, exact: bool = False) -> bool:
 
 
 def fitting_first(asked: Asked | None, passages: list) -> list:
-    """The passages with those that have a figure of just the asked kind first, each group in its order.
+    """The passages with those that have a figure of just the asked kind first, then those with one
+    that may be of it (a measure word the lists do not know: "8000册"), then the rest, each group in
+    its order.
 
     The LLM reads the first few retrieved passages only; where the one that states "5000余人次"
     is fourth behind three without a head count, it would answer "多少人次" from none of them.
     """
     if asked is None or not asked.kinds or "ordinal" in asked.kinds:
         return passages
-    fitting = [has_figure_of(asked, p.heading + p.text, exact=True) for p in passages]
-    return [p for p, ok in zip(passages, fitting) if ok] + [p for p, ok in zip(passages, fitting) if not ok]
+    tiers = [0 if has_figure_of(asked, text, exact=True) else 1 if _may_have_figure_of(asked, text) else 2
+             for text in (p.heading + p.text for p in passages)]
+    return [p for tier in range(3) for p, t in zip(passages, tiers) if t == tier]
+
+
+def _may_have_figure_of(asked: Asked, text: str) -> bool:
+    return has_figure_of(asked, text) or any(kind_of(q) is None for q in quantities(text, numerals=True))
