@@ -254,6 +254,13 @@ def _dump_articles(source: str) -> dict:
     return {a.record: a for a in read_file(read_page(NEWS_CN / source, NEWS_CN), source).articles}
 
 
+@lru_cache(maxsize=None)
+def _dump_lines(source: str) -> list[str]:
+    """The raw lines of one news-cn file (each file is tens of MB; many items cite the same one)."""
+    return (NEWS_CN / source).read_text(encoding="utf-8").split("\n")
+
+
+@pytest.mark.slow  # parses a 4 MB news-cn file per item
 @pytest.mark.skipif(not NEWS_CN.is_dir(), reason="the news-cn corpus is not on this machine")
 @pytest.mark.parametrize("item", NEWS_ITEMS, ids=_ident)
 def test_news_evidence_is_grounded(item):
@@ -262,7 +269,7 @@ def test_news_evidence_is_grounded(item):
                                             _as_list(item["evidence"]), _as_list(item["record"])):
         assert (NEWS_CN / source).is_file(), f"{ident}: source_file {source!r} is not in news-cn"
         assert EVIDENCE_MIN <= len(span) <= EVIDENCE_MAX, f"{ident}: evidence is {len(span)} characters: {span!r}"
-        raw = (NEWS_CN / source).read_text(encoding="utf-8").split("\n")[line - 1]
+        raw = _dump_lines(source)[line - 1]
         assert span in raw, f"{ident}: evidence is not a verbatim span of {source} line {line}: {span!r}"
         article = _dump_articles(source).get(line)
         assert article is not None, f"{ident}: the reader makes no article of {source} line {line}"

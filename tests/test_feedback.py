@@ -59,6 +59,7 @@ def test_rows_written_by_a_process_that_dies_without_closing_are_kept(tmp_path):
     assert [r["answer_key"] for r in rows] == ["k0", "k1", "k2"] and rows[2]["comment"] == "last words"
 
 
+@pytest.mark.slow  # 400 committed SQLite writes: seconds
 def test_concurrent_ratings_from_many_threads_are_all_kept(tmp_path):
     path = tmp_path / "feedback.sqlite3"
     stores = [FeedbackStore(path), FeedbackStore(path)]  # two apps on one file, besides the threads

@@ -65,6 +65,7 @@ def test_the_engine_is_part_of_what_a_searcher_is_loaded_for():
     assert Settings(embed_engine="torch").index_key() != Settings().index_key()
 
 
+@pytest.mark.slow  # a fresh interpreter importing openvino
 def test_importing_openvino_through_the_engine_sends_no_telemetry(tmp_path):
     """openvino's import sends a usage event unless declined; declined, it writes no client id
     into the home folder either. Run in a fresh interpreter: the choice is made at import."""

@@ -99,7 +99,8 @@ def test_the_chat_page_assets_are_package_data():
 
 @pytest.mark.parametrize("module, backend, extra", [
     ("langchain_openai", "openai", "rag[openai]"),
-    ("langchain_huggingface", "transformers", "rag[transformers]"),
+    # transformers is imported before the missing wrapper is found: a heavy import.
+    pytest.param("langchain_huggingface", "transformers", "rag[transformers]", marks=pytest.mark.slow),
 ])
 def test_a_backend_without_its_extra_names_the_extra(monkeypatch, tmp_path, module, backend, extra):
     from rag.models.chat import make_chat_model
