@@ -170,12 +170,18 @@ def test_a_name_answers_who_holds_an_office_only_where_the_passage_gives_it_that
 
 
 def test_the_asked_office_is_read_from_who_questions_only():
-    from rag.answer.roles import asked_role
+    from rag.answer.roles import Role, asked_role
     assert asked_role("大观区区委书记叫什么名字？").title == "委书记" and asked_role("大观区区委书记叫什么名字？").level == "区"
     assert asked_role("石桥村的村委会主任是谁？").title == "村委会主任"
     assert asked_role("挪威养老基金的首席执行官叫什么名字？").title == "首席执行官"
     assert asked_role("石桥村党委书记介绍了什么经验？") is None  # not a who-question
     assert asked_role("是谁修好了水渠？") is None  # no office
+    assert asked_role("谁是矾山镇党委书记？") == asked_role("矾山镇党委书记叫什么名字？") == Role("党委书记", "镇")
+    assert asked_role("合作社理事长的名字叫什么？").title == "理事长"
+    # 叫什么 asks for a thing of the office, not its holder
+    assert asked_role("村支部书记牵头成立的合作社叫什么名字？") is None
+    assert asked_role("谁介绍了村委会主任的工作经验？") is None  # the office does not end the question
+    assert asked_role("商会会长是谁？他还是哪家企业的董事长？").title == "会长"  # 谁 asks in its own clause
 
 
 def test_a_passage_on_another_subject_does_not_vouch_for_a_restated_one_with_its_figure():
@@ -221,3 +227,16 @@ def test_a_marker_inside_a_chinese_list_closes_its_claim():
     assert split_answer("薛晨：27岁 [1] 夏欣怡：19岁 [3]") == [("薛晨：27岁", [1]), ("夏欣怡：19岁", [3])]
     assert split_answer("It was 2016 [3] and the band split [1] later.") == [
         ("It was 2016 and the band split later.", [3, 1])]  # English claims end with a full stop
+
+
+def test_list_item_numbers_are_no_figures_of_the_answer():
+    # Read as figures, the "2" and "3" of a numbered list are missing from the passage.
+    assert split_answer("有三项：1. 夜校 [1] 2. 夜访 [1] 3. 夜市 [2]") == [
+        ("有三项：夜校", [1]), ("夜访", [1]), ("夜市", [2])]
+    assert split_answer("主要有：1、夜校[1]；2、夜访[2]。") == [("主要有：夜校；", [1]), ("夜访。", [2])]
+    assert split_answer("（1）夜校[1]（2）夜访[2]") == split_answer("①夜校[1]②夜访[2]") == [("夜校", [1]), ("夜访", [2])]
+    assert split_answer("1. Night schools [1]\n2. Night visits [2]") == [("Night schools", [1]), ("Night visits", [2])]
+    # A number that ends a sentence, or a decimal, stays.
+    assert split_answer("The village has 18. It grew 1.4 times [1].") == [
+        ("The village has 18.", []), ("It grew 1.4 times.", [1])]
+    assert split_answer("该村有1.4万户[1]。") == [("该村有1.4万户。", [1])]

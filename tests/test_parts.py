@@ -98,7 +98,7 @@ def test_answer_sentences_go_to_the_parts_they_name():
     assert unanswered(parts, ["", "weak evidence"], sentences) == [(1, "weak evidence")]
     # The second part asks for a count: a sentence about it with only money does not answer it.
     assert unanswered(parts, ["", ""], [sentences[0], "大观区乡村振兴专题培训班投入5万元。"]) == [
-        (1, "wrong quantity: asked count, given money")]
+        (1, "wrong quantity: asked things, given money")]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ Decisions, all on the side of answering (a false refusal costs as much as a wron
   English, where units are words the lists do not know; in Chinese only money (amounts often drop
   元: "销售额超12亿") or a count, since a head count, households, an area, a span or a share is
   written with its measure word ("3200余名", "1000多户"): "帮助多少户" is not answered by "12亿";
-- near kinds fit each other: a date for a year, a count for people or households (but people and
-  households do not fit each other: "70多名农户" is not "多少户"), a percentage for a comparison
+- near kinds fit each other: a date for a year, a generic count (个, 家) for people or households,
+  a count of things (项, 台, 种…) for neither (people and households do not fit each other either:
+  "70多名农户" is not "多少户"), a percentage for a comparison
   ("比市场价高出多少");
 - numbers the question itself names ("2020年…提高到了多少") are no answer to it;
 - before generation a question is refused only when it names a definite kind and no retrieved
@@ -28,7 +29,7 @@ from rag.answer.quantities import Quantity, quantities
 from rag.script import search_form
 from rag.textnorm import CJK_RE
 
-KINDS = ("money", "people", "households", "area", "count", "time", "percent", "ordinal", "date", "year",
+KINDS = ("money", "people", "households", "area", "count", "things", "time", "percent", "ordinal", "date", "year",
          "length", "weight")
 # Units, as the text after a number starts ("万元" is read as 元 after the multiplier), longest first.
 _ZH_UNITS = [
@@ -42,7 +43,7 @@ _ZH_UNITS = [
     ("公斤", "weight"), ("千克", "weight"), ("吨", "weight"), ("斤", "weight"),
     ("小时", "time"), ("分钟", "time"), ("天", "time"), ("周年", "time"), ("星期", "time"),
     ("%", "percent"), ("倍", "percent"), ("番", "percent"),  # a ratio answers "增长率是多少" too
-] + [(c, "count") for c in "个家件只头台座项场所处批种类间辆条支期次届幢栋例份套本册部篇张单笔"]
+] + [(c, "count") for c in "个家"] + [(c, "things") for c in "件只头台座项场所处批种类间辆条支期次届幢栋例份套本册部篇张单笔"]
 _EN_UNITS = [
     (r"yuan|rmb|cny|dollars?|usd|\$", "money"),
     (r"households?|families|family|homes", "households"),
@@ -58,10 +59,12 @@ _EN_UNITS = [
 ]
 _EN_UNIT = [(re.compile(rf"\s*(?:{pattern})\b", re.I), kind) for pattern, kind in _EN_UNITS]
 # Kinds that also fit where another is asked for (see the module docstring).
-_FITS = {"year": {"date"}, "date": {"year"}, "time": {"year", "date"}, "count": {"people", "households"},
-         "people": {"count"}, "households": {"count"}, "ordinal": {"count"}}
+# A generic count (个, 家: "3个村", "50家农户") may be of people or households; a measure word for
+# things (项, 台, 件…) never is: "5项" does not answer "多少名党员".
+_FITS = {"year": {"date"}, "date": {"year"}, "time": {"year", "date"}, "count": {"people", "households", "things"},
+         "things": {"count"}, "people": {"count"}, "households": {"count"}, "ordinal": {"count"}}
 # What a Chinese figure without a known measure word can be (see the module docstring).
-_UNITLESS_ZH = frozenset({"money", "count", "ordinal"})
+_UNITLESS_ZH = frozenset({"money", "count", "things", "ordinal"})
 # Single-character numerals that are words in an answer ("统一", "十分", "百姓") unless a unit follows.
 _WORDLIKE = frozenset("一十百千万")
 _NUMERAL_CHARS = frozenset("〇零一二两三四五六七八九十百千万亿")
@@ -180,7 +183,7 @@ def asked_quantity(question: str) -> Asked | None:
     if not cue:
         return None
     kinds = _english_kinds(question) if not re.search(r"[\u4e00-\u9fff]", question) else _chinese_kinds(question)
-    if kinds & {"money", "people", "households", "count", "area", "weight"} and _COMPARES.search(question):
+    if kinds & {"money", "people", "households", "count", "things", "area", "weight"} and _COMPARES.search(question):
         kinds = kinds | {"percent"}
     return Asked(frozenset(kinds), cue.group(0))
 
@@ -255,15 +258,15 @@ def passages_lack(asked: Asked, passages: list[str]) -> bool:
 
 def has_figure_of(asked: Asked, text: str, exact: bool = False) -> bool:
     """Whether the text has a figure that could be of the asked kind (`exact`: that is of it, not
-    of a near kind: "30余种" may answer "多少人" but "5000余人次" does); one of unknown kind counts
+    of a near kind: "30个" may answer "多少人" but "5000余人次" does); one of unknown kind counts
     when it could be an amount ("300万" with no unit, where money is asked)."""
-    for q in quantities(text, numerals=True):
-        kind = kind_of(q)
-        if kind is not None and (kind in asked.kinds if exact else asked.fits(kind)):
-            return True
-        if kind is None and "money" in asked.kinds and q.value >= 1e4:
-            return True
-    return False
+    return any(_of(asked, kind_of(q), q.value, exact) for q in quantities(text, numerals=True))
+
+
+def _of(asked: Asked, kind: str | None, value: float, exact: bool) -> bool:
+    if kind is None:
+        return "money" in asked.kinds and value >= 1e4
+    return kind in asked.kinds if exact else asked.fits(kind)
 
 
 def fitting_first(asked: Asked | None, passages: list) -> list:
@@ -276,10 +279,13 @@ def fitting_first(asked: Asked | None, passages: list) -> list:
     """
     if asked is None or not asked.kinds or "ordinal" in asked.kinds:
         return passages
-    tiers = [0 if has_figure_of(asked, text, exact=True) else 1 if _may_have_figure_of(asked, text) else 2
-             for text in (p.heading + p.text for p in passages)]
+    tiers = [_tier(asked, p.heading + p.text) for p in passages]
     return [p for tier in range(3) for p, t in zip(passages, tiers) if t == tier]
 
 
-def _may_have_figure_of(asked: Asked, text: str) -> bool:
-    return has_figure_of(asked, text) or any(kind_of(q) is None for q in quantities(text, numerals=True))
+def _tier(asked: Asked, text: str) -> int:
+    """0: a figure of just the asked kind; 1: one that may be of it; 2: none (figures read once)."""
+    found = [(kind_of(q), q.value) for q in quantities(text, numerals=True)]
+    if any(_of(asked, kind, value, exact=True) for kind, value in found):
+        return 0
+    return 1 if any(kind is None or _of(asked, kind, value, exact=False) for kind, value in found) else 2

@@ -35,7 +35,7 @@ import numpy as np
 
 from rag.answer import quantities
 from rag.answer.evidence import question_terms
-from rag.answer.roles import asked_role, role_unbound
+from rag.answer.roles import asked_role, held_as_deputy, role_unbound
 from rag.textnorm import CJK_RE, CJK_RUN, FUNCTION_WORDS, detect_language, match_key, split_sentences
 
 # A citation marker as the model writes it: [1], 【2】, ［1, 3］, [1，2、4] (group 1: the numbers).
@@ -51,7 +51,7 @@ _ATTRIBUTION = re.compile(
     r"^(?:根据|依据|据|从)[^，,：:。]{0,12}?(?:段落?|篇|资料|材料|文章|报道|内容|passages?)[^，,：:。]{0,4}[，,：:]\s*"
     r"|^according to (?:the )?(?:passages?|documents?|articles?|pages?)\s*(?:\d{1,2}\s*(?:,|and|&)?\s*)*,?\s*",
     re.I)
-_EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
+_EN_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|\n|$)", re.S)  # a line break ends a claim too (a list)
 # Titles whose deputy ("副…") is another person; a passage with only the deputy's title does not
 # vouch for a sentence giving the head's.
 _HEAD_TITLE = re.compile(r"(?<!副)(书记|主任|主席|部长|局长|厅长|处长|科长|省长|市长|县长|区长|镇长|乡长|村长|"
@@ -154,7 +154,16 @@ def _marker_numbers(text: str) -> list[int]:
 _INLINE_CLOSE = re.compile(r"(?<=[\]】］])\s+(?=[\u4e00-\u9fff])")
 
 
+# A list item's number ("…as follows: 1. 太湖夜读 [1] 2. 民星进城 [1]", "：1、…", "（2）…", "①…") is no
+# figure of the answer: read as one, "2" is missing from the passage and sinks a true item. It
+# stands at the start, after a line break, a colon, a semicolon, a full stop or a marker; a
+# dotted one has a space after it (not "1.4万").
+_LIST_NUMBER = re.compile(r"(^|\n|[:：;；。\]】］]\s*)(?:\d{1,2}\.(?=\s)|\d{1,2}[、)）]|[（(]\d{1,2}[)）]|[\u2460-\u2473])\s*")
+
+
 def _sentences(text: str) -> list[str]:
+    # After a marker the item number goes for a space, so that the marker still closes its claim.
+    text = _LIST_NUMBER.sub(lambda m: m.group(1) + " " if m.group(1)[-1:] in "]】］" else m.group(1), text)
     out = []
     for part in split_sentences(text) if CJK_RE.search(text) else [text]:
         for piece in _INLINE_CLOSE.split(part):
@@ -215,11 +224,10 @@ def restated_share(sentence: str, passage: str, question: str) -> float:
     return sum(w in haystack for w in repeated) / len(repeated)
 
 
-def _gives_figures(sentence: str, question: str) -> bool:
-    """Whether an English sentence states numbers that the question does not."""
+def _gives_figures(sentence: str, named: set[float]) -> bool:
+    """Whether an English sentence states numbers beyond ``named`` (the question's values)."""
     if CJK_RE.search(sentence):
         return False
-    named = {q.value for q in quantities.quantities(question, words=True)}
     return any(q.value not in named for q in quantities.quantities(sentence))
 
 
@@ -232,7 +240,7 @@ def titles_missing(sentence: str, passage: str) -> list[str]:
     """Head titles of the sentence ("部长") that the passage has only as a deputy's ("副部长")."""
     key = match_key(passage)
     return sorted(t for t in set(_HEAD_TITLE.findall(match_key(sentence)))
-                  if t in key and not re.search(rf"(?<!副){t}", key))
+                  if t in key and all(held_as_deputy(key, m.start()) for m in re.finditer(t, key)))
 
 
 class SupportScorer:
@@ -291,6 +299,7 @@ def verify_answer(text: str, passages, embedder=None,
     quotes: dict[int, tuple[float, str]] = {}
     texts = [p.text for p in passages]
     role = asked_role(question) if question else None
+    named = {q.value for q in quantities.quantities(question, words=True)}
     for sentence, markers in split_answer(text):
         corrections = quantities.fix_english_amounts(sentence, texts) if not CJK_RE.search(sentence) else []
         for wrong, right in corrections:
@@ -307,7 +316,7 @@ def verify_answer(text: str, passages, embedder=None,
         numbers_ok = [not numbers_missing(sentence, [p.text]) and not titles_missing(sentence, p.heading + p.text)
                       and restated_share(sentence, p.heading + p.text, question) >= RESTATED_SUPPORT
                       and not (role and role_unbound(role, new, p.heading + p.text)) for p in passages]
-        keep = EMBEDDING_KEEP_FIGURES if _gives_figures(sentence, question) else EMBEDDING_KEEP
+        keep = EMBEDDING_KEEP_FIGURES if _gives_figures(sentence, named) else EMBEDDING_KEEP
         for n in dict.fromkeys(markers):
             if 1 <= n <= len(passages) and numbers_ok[n - 1]:
                 lexical, similarity, quote = scores[n - 1]

@@ -28,9 +28,24 @@ _TITLE = (r"(?:书记|主任|主席|董事长|总经理|总裁|首席执行官|�
 _OFFICE = re.compile(rf"(?P<level>省|市|县|区|镇|乡|街道|村|社区)?(?P<title>副?{_BODY}{_TITLE})")
 # A question for a person: 谁, 叫什么(名字), 姓名, 哪位.
 _WHO = re.compile(r"谁|叫什么|什么名字|姓名|姓什么|哪位")
+# What may stand between the office and a who-word after it: "书记是谁", "主任的名字叫什么". Anything
+# else asks about a thing of the office ("书记牵头的合作社叫什么"), not its holder.
+_TO_WHO = re.compile(r"(?:的|是|为|叫|名叫|名字|现任|目前|现在|当时|分别)*")
+# After an office that a who-word before it, in its clause, asks for ("谁是矾山镇党委书记？"): only the
+# question's end.
+_QUESTION_END = re.compile(r"[？?。!！呢]*")
 _LEVELS = ("省", "市", "县", "区", "镇", "乡", "街道", "村", "社区")
 _NEAR_AFTER = 12  # characters after a title where its holder's name may stand ("党委书记、村委会主任林国荣")
 _NEAR_BEFORE = 6  # characters before it ("林国荣任村党委书记")
+
+
+DEPUTY = "副"
+
+
+def held_as_deputy(text: str, start: int) -> bool:
+    """Whether the title at ``text[start:]`` is a deputy's ("副部长"): the head's title, written
+    after 副, names another person."""
+    return text[:start].endswith(DEPUTY)
 
 
 @dataclass(frozen=True)
@@ -42,15 +57,21 @@ class Role:
 
 
 def asked_role(question: str) -> Role | None:
-    """The office whose holder a Chinese question asks for, or None (not a who-question, no title)."""
-    question = search_form(question)
-    if not _WHO.search(question):
-        return None
-    offices = list(_OFFICE.finditer(match_key(question)))
-    if not offices:
-        return None
-    last = offices[-1]  # "大观区区委书记…" names the place, then the office
-    return Role(last.group("title"), last.group("level") or "")
+    """The office whose holder a Chinese question asks for, or None (not a who-question, no title).
+
+    The who-word must ask for the office itself: right after it ("镇党委书记叫什么名字", "主任是谁") or
+    before an office that ends the question ("谁是镇党委书记？").
+    """
+    key = match_key(search_form(question))
+    for office in reversed(list(_OFFICE.finditer(key))):  # "大观区区委书记…": the place, then the office
+        after = key[office.end():]
+        who_after = _WHO.search(after)
+        clause = re.split(r"[？?。!！，,；;]", key[:office.start()])[-1]
+        asked = (who_after is not None and _TO_WHO.fullmatch(after[:who_after.start()])) or (
+            _WHO.search(clause) is not None and _QUESTION_END.fullmatch(after))
+        if asked:
+            return Role(office.group("title"), office.group("level") or "")
+    return None
 
 
 def role_unbound(role: Role, new_words: set[str], passage: str) -> bool:
@@ -71,7 +92,7 @@ def role_unbound(role: Role, new_words: set[str], passage: str) -> bool:
         level = next((lv for lv in _LEVELS if text[:m.start()].endswith(lv)), "")
         if role.level and level and level != role.level:
             continue  # "村党委书记" where the town's was asked
-        if role.title[0] != "副" and text[:m.start()].endswith("副"):
+        if role.title[0] != DEPUTY and held_as_deputy(text, m.start()):
             continue  # the deputy's office
         near = text[max(0, m.start() - _NEAR_BEFORE):m.end() + _NEAR_AFTER]
         if any(name in near for name in names):
