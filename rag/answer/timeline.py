@@ -42,7 +42,7 @@ from rag.ingest.article import date_order, display_date
 from rag.search.filters import SearchFilter, chunk_day_span
 from rag.search.passage import passage_from_chunk
 from rag.search.retrieve import HybridSearcher, Passage, validate_question
-from rag.search.retrieve import _also_in  # the one rule for a story's other printings
+from rag.search.retrieve import also_in  # the one rule for a story's other printings
 from rag.textnorm import match_key
 
 MAX_ENTRY_CHARS = 220  # an entry longer than this is cut around the topic's first word
@@ -152,7 +152,7 @@ def _scanned(searcher: HybridSearcher, topic: str, allowed, found: dict[tuple, C
     for key, (position, score) in scan_matches(searcher, topic, allowed).items():
         if key not in found or not found[key].matches:
             chunk = index.chunks[position]
-            out.append(Candidate(passage_from_chunk(chunk, 0, 0.0, 0.0, score, _also_in(index, chunk)), 1.0, True,
+            out.append(Candidate(passage_from_chunk(chunk, 0, 0.0, 0.0, score, also_in(index, chunk)), 1.0, True,
                                  searched=False))
     return out
 

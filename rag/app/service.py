@@ -53,7 +53,7 @@ class ServerBusy(RagError):
 def model_choices(settings: Settings) -> list[str]:
     """The models a caller may choose: the configured one, and the bundled presets for llama.cpp.
 
-    The chat's settings menu offers the same (`rag.app.ui.model_choices`, which imports gradio).
+    The chat's settings menu offers the same list.
     """
     if settings.llm_backend != "llama.cpp":
         return [settings.llm_model]

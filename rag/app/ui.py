@@ -40,6 +40,7 @@ from rag.app.controls import ArchiveControls  # noqa: E402
 from rag.app.keeping import ConversationControls  # noqa: E402
 from rag.app.timeline import TimelineTab  # noqa: E402
 from rag.answer.pipeline import Answered, Delta, Pipeline, Retrieved, get_pipeline  # noqa: E402
+from rag.app.service import model_choices  # noqa: E402  (the settings menu offers what the API accepts)
 from rag.app.validation import (MAX_PASSAGES, Request, check_model, check_passages, check_request,  # noqa: E402
                                 for_caller, missing_arguments)
 
@@ -57,15 +58,6 @@ THEME = gr.themes.Soft(
           "sans-serif"],
     font_mono=["ui-monospace", "Noto Sans Mono CJK SC", "Menlo", "monospace"],
 )
-
-
-def model_choices(settings: Settings) -> list[str]:
-    """The models the settings menu offers: the configured one, and the bundled presets for llama.cpp."""
-    if settings.llm_backend != "llama.cpp":
-        return [settings.llm_model]
-    from rag.models.gguf import PRESETS
-
-    return list(dict.fromkeys([settings.llm_model, *PRESETS]))
 
 
 def refusal(endpoint: str, exc: BadQuestion) -> gr.Error:

@@ -110,7 +110,7 @@ class HybridSearcher:
                 seen_groups.add(c.group)
                 c = _earliest_copy(index, c, allowed)
             passages.append(passage_from_chunk(c, len(passages) + 1, float(fused[j]), float(dense[j]),
-                                               float(keyword[cand[j]]), _also_in(index, c)))
+                                               float(keyword[cand[j]]), also_in(index, c)))
             if len(passages) == k:
                 break
         return passages
@@ -199,7 +199,7 @@ def _earliest_copy(index: HybridIndex, chunk, allowed: np.ndarray | None):
     return chunk
 
 
-def _also_in(index: HybridIndex, chunk) -> tuple[str, ...]:
+def also_in(index: HybridIndex, chunk) -> tuple[str, ...]:
     """The story's other printings as "outlet · date · headline", earliest first."""
     out = []
     for member in index.group_members(chunk.group):
