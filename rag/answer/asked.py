@@ -266,7 +266,9 @@ def has_figure_of(asked: Asked, text: str, exact: bool = False) -> bool:
 def _of(asked: Asked, kind: str | None, value: float, exact: bool) -> bool:
     if kind is None:
         return "money" in asked.kinds and value >= 1e4
-    return kind in asked.kinds if exact else asked.fits(kind)
+    if exact:  # a count of things ("8000册") is just what "how many" / "多少个" asks for
+        return kind in asked.kinds or (kind == "things" and "count" in asked.kinds)
+    return asked.fits(kind)
 
 
 def fitting_first(asked: Asked | None, passages: list) -> list:
