@@ -34,16 +34,16 @@ def settings(tmp_path, corpus_dir) -> Settings:
     return Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "vectorstore", cache_dir=tmp_path / "cache")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
     """Settings over the real seed pages, for tests that only read the corpus and its index."""
     root = tmp_path_factory.mktemp("seed-index")
     return Settings(corpus_dir=SEEDS, index_dir=root / "vectorstore", cache_dir=root / "cache")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seed_searcher(seed_settings):
-    """One hash-embedder index of the seeds per test module (built once: read-only tests share it)."""
+    """One hash-embedder index of the seeds for the whole run (built once: read-only tests share it)."""
     from rag.search.retrieve import open_searcher
 
     return open_searcher(seed_settings, embedder=HashEmbedder(), progress=False)

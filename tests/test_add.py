@@ -70,6 +70,7 @@ def test_refused_files_are_listed_the_rest_added_and_the_exit_code_says_so(cli, 
     assert not (settings.corpus_dir / "photo.txt").exists()
 
 
+@pytest.mark.slow  # a whole `rag add` with an index build: seconds
 def test_a_folder_is_added_as_discovery_reads_it(cli, settings, tmp_path):
     folder = tmp_path / "archive"
     (folder / "07").mkdir(parents=True)

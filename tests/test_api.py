@@ -347,6 +347,7 @@ class SlowClosingChat(ClosingChat):
             yield chunk
 
 
+@pytest.mark.slow  # waits out a keep-alive interval
 def test_a_long_wait_keeps_the_stream_alive(seed_settings, seed_searcher, monkeypatch):
     from rag.app import openai_compat
 
@@ -391,6 +392,7 @@ def test_a_taken_port_is_one_line_naming_the_fix():
             listening_socket("127.0.0.1", taken.getsockname()[1])
 
 
+@pytest.mark.slow  # many clients at once
 def test_concurrent_clients_each_get_the_answer_to_their_own_question(url):
     expected = {}
     for question in QUESTIONS:  # the articles each question's answer may cite: its own passages
@@ -445,6 +447,7 @@ def test_the_mcp_tools_are_served_over_streamable_http(keyed_url):
     assert not found.is_error and found.structured_content["passages"][0]["title"] == QINGQUAN_HEADLINE
 
 
+@pytest.mark.slow  # a short load bench
 def test_the_load_bench_counts_replies_and_sees_a_mixed_one(url, monkeypatch):
     from rag.evaluation import serveload
 

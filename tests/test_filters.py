@@ -118,6 +118,7 @@ def test_typed_dates_cover_their_whole_year_or_month():
     assert chunk_day_span("--07-28", "month-day") is None and chunk_day_span(None, "unknown") is None
 
 
+@pytest.mark.slow  # builds an HNSW index
 def test_hnsw_indexes_filter_inside_the_search_too(tmp_path, hash_embedder_module):
     """Large (HNSW) indexes: a selective filter scores the allowed vectors directly, a broad one
     searches the graph with a selector; both return only allowed articles, the best of them."""
