@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Zero-width and other invisible format characters that OCR and web copies leave behind.
 _INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
@@ -87,6 +88,11 @@ def clean_heading(text: str) -> str:
 def match_key(text: str) -> str:
     """A whitespace-free normal form for comparing spans (evidence, duplicates)."""
     return re.sub(r"\s+", "", clean_body(text))
+
+
+# The answer checks (rag.answer.cite, .roles, .quantities) normalise the same three passages for
+# every sentence of every answer they check: those texts are normalised once.
+passage_key = lru_cache(maxsize=256)(match_key)
 
 
 def ends_sentence(text: str) -> bool:

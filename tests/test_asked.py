@@ -177,12 +177,16 @@ def test_passages_with_a_figure_of_the_asked_kind_are_read_first():
         heading: str = ""
 
     passages = [P("药车上携带常用药品30余种。"), P("实现24小时不间断供药。"), P("服务群众达5000余人次。"), P("满意率达99.5%。")]
-    ranked = fitting_first(asked_quantity("送药项目至今服务群众多少人次？"), passages)
+    asked = asked_quantity("送药项目至今服务群众多少人次？")
+    ranked = fitting_first(asked, passages, reads=2)  # the LLM reads two, neither with a head count
     assert [p.text[:4] for p in ranked] == ["服务群众", "药车上携", "实现24", "满意率达"]
+    # Where one the LLM reads already has a head count, the search's order stays.
+    assert fitting_first(asked, passages, reads=3) == passages
+    assert fitting_first(asked, passages[2:] + passages[:2], reads=1) == passages[2:] + passages[:2]
     # A count of things is just what a question for a count asks; a figure with no unit may be.
     books = [P("夜间借阅的读者已超5000。"), P("馆藏图书8000册。")]
-    assert [p.text[:2] for p in fitting_first(asked_quantity("How many books does the library hold?"), books)] == [
+    assert [p.text[:2] for p in fitting_first(asked_quantity("How many books does the library hold?"), books, 1)] == [
         "馆藏", "夜间"]
     # Nothing moves for a question of no definite kind, or for none.
-    assert fitting_first(asked_quantity("这个项目有多大？"), passages) == passages
-    assert fitting_first(None, passages) == passages
+    assert fitting_first(asked_quantity("这个项目有多大？"), passages, 3) == passages
+    assert fitting_first(None, passages, 3) == passages

@@ -5,7 +5,9 @@ kept conversation from a browser that does not check out."""
 from __future__ import annotations
 
 import copy
+import gc
 import json
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -147,3 +149,15 @@ def test_a_question_left_mid_answer_is_not_kept(make_app):
     data = turns_to_json(pending)
     assert len(pending) == 2 and [t["question"] for t in data["turns"]] == [QINGQUAN]
     updates.close()
+
+
+def test_the_exported_conversations_go_with_the_chat(make_app, seen):
+    app = make_app(REPLY)
+    _, _, _, turns = ask(app, QINGQUAN)
+    _, download = app.keeping.keep(turns, gr.Request(session_hash="tab-1"))
+    folder = Path(download["value"]).parent.parent
+    assert folder.name.startswith("rag-export-") and folder.is_dir()
+    keeping = app.keeping
+    del app, keeping.app, keeping  # the chat closed (or its process exiting): no conversation left behind
+    gc.collect()
+    assert not folder.exists()

@@ -36,7 +36,8 @@ import numpy as np
 from rag.answer import quantities
 from rag.answer.evidence import question_terms
 from rag.answer.roles import asked_role, held_as_deputy, role_unbound
-from rag.textnorm import CJK_RE, CJK_RUN, FUNCTION_WORDS, detect_language, match_key, split_sentences
+from rag.textnorm import (CJK_RE, CJK_RUN, FUNCTION_WORDS, detect_language, match_key, passage_key,
+                          split_sentences)
 
 # A citation marker as the model writes it: [1], 【2】, ［1, 3］, [1，2、4] (group 1: the numbers).
 # The one pattern for parsing answers here and for showing markers while an answer streams
@@ -201,7 +202,7 @@ def lexical_support(sentence: str, passage: str, question: str = "") -> float:
         passage: the passage text.
         question: units the question already has don't count (restating it proves nothing).
     """
-    haystack = match_key(passage).replace(",", "").lower()
+    haystack = passage_key(passage).replace(",", "").lower()
     units = novel_units(sentence, question)
     if not _LATIN_WORD.search(haystack):  # English words can't be found in Chinese text
         units = {u for u in units if not u.isalpha() or CJK_RE.search(u)}
@@ -220,7 +221,7 @@ def restated_share(sentence: str, passage: str, question: str) -> float:
     repeated = [w for w in question_terms(question) if CJK_RE.search(w) and w in sentence]
     if not repeated:
         return 1.0
-    haystack = match_key(passage).lower()
+    haystack = passage_key(passage).lower()
     return sum(w in haystack for w in repeated) / len(repeated)
 
 
@@ -238,7 +239,7 @@ def numbers_missing(sentence: str, passages: list[str]) -> list[str]:
 
 def titles_missing(sentence: str, passage: str) -> list[str]:
     """Head titles of the sentence ("部长") that the passage has only as a deputy's ("副部长")."""
-    key = match_key(passage)
+    key = passage_key(passage)
     return sorted(t for t in set(_HEAD_TITLE.findall(match_key(sentence)))
                   if t in key and all(held_as_deputy(key, m.start()) for m in re.finditer(t, key)))
 

@@ -7,7 +7,7 @@
 Abstention is decided by code, not left to the model (a small model offered a way out takes it
 for questions it could answer): before generation, when the passages contain too few of the
 question's words or lack a number or ordinal it names ("2023年", "第十六次") or any figure of the
-kind it asks for ("多少户"; passages with a figure of just that kind are read first); after it,
+kind it asks for ("多少户"; where none the LLM reads has a figure of just that kind, one is moved up); after it,
 when no sentence of the answer adds something to the question that a passage supports (numbers
 compared as quantities, the subject it restates, the office a who-question asks: rag.answer.cite),
 when a question asking for a number gets none beyond its own or only figures of another kind
@@ -200,7 +200,7 @@ class Pipeline:
                 answer = state.refusal(reason)
                 yield from (Delta(answer.text), Answered(answer))
                 return
-            ranked = fitting_first(asked_quantity(state.asked), state.passages)
+            ranked = fitting_first(asked_quantity(state.asked), state.passages, self.settings.llm_passages)
             excerpts, asked = select_excerpts(
                 ranked, searcher.excerpt_scores(state.asked, ranked[: self.settings.llm_passages]),
                 self.settings.llm_context_chars, self.settings.llm_passages), state.asked

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import cn2an
 
-from rag.textnorm import CJK, CJK_RE, match_key, normalize_chars
+from rag.textnorm import CJK, CJK_RE, match_key, normalize_chars, passage_key
 
 MULTIPLIERS = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
                "十万": 1e5, "万": 1e4, "千": 1e3, "百": 1e2,
@@ -191,7 +191,7 @@ def missing(text: str, sources: list[str], strict_unit: bool | None = None) -> l
 
 def missing_specifics(question: str, sources: list[str]) -> list[str]:
     """The question's numbers (by value) and ordinals (verbatim) that no source states."""
-    joined = match_key("".join(sources))
+    joined = passage_key("".join(sources))
     absent = missing(question, sources, strict_unit=False)
     return absent + [o for o in _ORDINAL.findall(match_key(question)) if o not in joined]
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from rag.script import search_form
-from rag.textnorm import match_key
+from rag.textnorm import match_key, passage_key
 
 # An office: the body it belongs to, then the title. Longest bodies first, so "党总支书记" is one
 # title; a bare 委 is the level's committee ("区委书记": level 区).
@@ -87,7 +87,7 @@ def role_unbound(role: Role, new_words: set[str], passage: str) -> bool:
     names = {w for w in new_words if re.fullmatch(r"[\u4e00-\u9fff]{2}", w)}
     if not names:
         return False  # nothing named to bind (an English name, a figure): left to the other checks
-    text = match_key(passage)
+    text = passage_key(passage)
     for m in re.finditer(re.escape(role.title), text):
         level = next((lv for lv in _LEVELS if text[:m.start()].endswith(lv)), "")
         if role.level and level and level != role.level:

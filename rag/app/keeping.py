@@ -9,8 +9,9 @@ uses are Gradio-free (`rag.app.feedback`, `rag.app.conversation`, `rag.app.expor
   opens a comment box; a comment sent is added to that rating's row. A second click on the same
   thumb takes the rating back (kept as 0).
 - **Export** — after every answer (and on a restored conversation) the conversation is written as
-  Markdown (`rag.app.export`) into a temporary folder of this session, and the download button
-  offers it; with nothing answered it is disabled.
+  Markdown (`rag.app.export`) into a temporary folder of this session (removed when the chat
+  closes or its process exits), and the download button offers it; with nothing answered it is
+  disabled.
 - **Kept conversation** — after every answer the answered turns are kept: in the browser
   (`gr.BrowserState`, localStorage) without a login, on the server under the user name with one;
   when the page opens they come back, sources panel included. "Clear conversation" empties both.
@@ -23,7 +24,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import shutil
 import tempfile
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -218,6 +221,8 @@ class ConversationControls:
         try:
             if self._exports is None:  # Gradio serves files from the temporary folder
                 self._exports = Path(tempfile.mkdtemp(prefix="rag-export-"))
+                # A conversation is the user's: it goes with the chat, not left in /tmp for others.
+                weakref.finalize(self, shutil.rmtree, self._exports, ignore_errors=True)
             folder = self._exports / session
             path = folder / f"conversation-{stamp:%Y%m%d-%H%M%S}.md"
             folder.mkdir(exist_ok=True)
