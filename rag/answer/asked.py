@@ -287,9 +287,10 @@ def fitting_first(asked: Asked | None, passages: list, reads: int) -> list:
     """
     if asked is None or not asked.kinds or "ordinal" in asked.kinds:
         return passages
-    tiers = [_tier(asked, p.heading + p.text) for p in passages]
-    if 0 in tiers[:reads]:
+    tiers = [_tier(asked, p.heading + p.text) for p in passages[:reads]]
+    if 0 in tiers:  # the usual case: the rest need not be read
         return passages
+    tiers += [_tier(asked, p.heading + p.text) for p in passages[reads:]]
     return [p for tier in range(3) for p, t in zip(passages, tiers) if t == tier]
 
 

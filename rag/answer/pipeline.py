@@ -7,13 +7,13 @@
 Abstention is decided by code, not left to the model (a small model offered a way out takes it
 for questions it could answer): before generation, when the passages contain too few of the
 question's words or lack a number or ordinal it names ("2023年", "第十六次") or any figure of the
-kind it asks for ("多少户"; where none the LLM reads has a figure of just that kind, one is moved up); after it,
-when no sentence of the answer adds something to the question that a passage supports (numbers
-compared as quantities, the subject it restates, the office a who-question asks: rag.answer.cite),
-when a question asking for a number gets none beyond its own or only figures of another kind
-(days where money was asked: rag.answer.asked), or when the model declined anyway. A question of
-several parts is searched, gated and checked part by part (rag.answer.parts); the answer names
-the parts the pages do not answer.
+kind it asks for ("多少户"; where none the LLM reads has a figure of just that kind, one is moved
+up); after it, when no sentence of the answer adds something to the question that a passage
+supports (numbers compared as quantities, the subject it restates, the office a who-question
+asks: rag.answer.cite), when a question asking for a number gets none beyond its own or only
+figures of another kind (days where money was asked: rag.answer.asked), or when the model
+declined anyway. A question of several parts is searched, gated and checked part by part
+(rag.answer.parts); the answer names the parts the pages do not answer.
 
 A Traditional question is searched, checked and answered in its Simplified form, the pages'
 script; what the asker reads (the streamed text, the answer, a refusal) is converted back to
