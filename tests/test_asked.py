@@ -102,6 +102,7 @@ def test_kinds_of_figures():
 
     assert kinds("投入近70万元，试运行两个月，访谈4.2万人次") == ["money", "people", "time"]
     assert kinds("2021年以来办了3年，6月20日开放") == ["date", "date", "time", "year"]
+    assert kinds("追溯到1896年的雅典奥运会，已有120年") == ["time", "year"]
     assert kinds("12平方公里、500多米、2,500 square meters、3个百分点") == ["area", "area", "length", "percent"]
     assert kinds("第三期、6方、3 million yuan、four hours") == [None, "money", "ordinal", "time"]
 

@@ -240,3 +240,12 @@ def test_list_item_numbers_are_no_figures_of_the_answer():
     assert split_answer("The village has 18. It grew 1.4 times [1].") == [
         ("The village has 18.", []), ("It grew 1.4 times.", [1])]
     assert split_answer("该村有1.4万户[1]。") == [("该村有1.4万户。", [1])]
+
+
+def test_an_english_answer_giving_a_short_chinese_term_is_no_restatement():
+    passages = [P("本届大赛以“元·构”为主题，两岸学生埋头于作品建构。", "实体建构大赛")]
+    question = "What is the theme of the tenth cross-Strait student construction contest?"
+    _, citations, checked = verify_answer(f'The theme of the contest is "元·构" [1].', passages, question=question)
+    assert not checked[0].restates and citations
+    _, _, checked = verify_answer("The theme of the contest is [1].", passages, question=question)
+    assert checked[0].restates  # nothing beyond the question

@@ -89,8 +89,12 @@ def _names(source: str) -> list[str]:
 
 
 def _text_named(source: str, name: str) -> str:
-    """The match key of the text of one page's article (or section) that `name` names."""
-    return "".join(match_key(c.text) for c in _corpus().chunks if c.source == source and article_matches(c, name))
+    """The match key of the text of one page's article (or section) that `name` names, and of its
+    byline: a photo's credit ("李士明/摄") is the parser's byline of the caption, and who took a
+    photo is a fair question of the page."""
+    text = "".join(match_key(c.text) for c in _corpus().chunks if c.source == source and article_matches(c, name))
+    bylines = [a.byline for a in _corpus().articles if a.source == source and a.headline == name and a.byline]
+    return text + "".join(match_key(b) for b in bylines)
 
 
 def _as_list(value) -> list:

@@ -83,8 +83,8 @@ def kind_of(quantity: Quantity) -> str | None:
     for unit, kind in _ZH_UNITS:
         if after.startswith(unit):
             return kind
-    if after.startswith("年"):  # "2021年" is a year, "3年" a span of years
-        return "year" if quantity.value == int(quantity.value) and 1900 <= quantity.value <= 2100 else "time"
+    if after.startswith("年"):  # "2021年", "1896年" are years (archives reach back), "3年" a span
+        return "year" if quantity.value == int(quantity.value) and 1000 <= quantity.value <= 2100 else "time"
     if after[:1] and after[:1] in "月日号":  # "6月" is a month, "3日" a day of it: parts of dates
         return "date"
     for pattern, kind in _EN_UNIT:

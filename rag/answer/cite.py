@@ -182,7 +182,12 @@ def _sentences(text: str) -> list[str]:
 def _units(text: str, latin: bool = True) -> set[str]:
     """Chinese character pairs, numbers and (if `latin`) longer Latin content words of a text."""
     key = match_key(text)
-    units = {run[i:i + 2] for run in CJK_RUN.findall(key) for i in range(len(run) - 1)}
+    runs = CJK_RUN.findall(key)
+    units = {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
+    if latin and _LATIN_WORD.search(text):
+        # An English sentence quoting the passage's own short Chinese term ("元·构", a theme) says
+        # something in it: its lone characters count, or the sentence would read as a restatement.
+        units |= {run for run in runs if len(run) == 1}
     units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
     if latin:
         units |= {w.lower() for w in _LATIN_WORD.findall(text)} - FUNCTION_WORDS
