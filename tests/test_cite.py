@@ -245,7 +245,7 @@ def test_list_item_numbers_are_no_figures_of_the_answer():
 def test_an_english_answer_giving_a_short_chinese_term_is_no_restatement():
     passages = [P("本届大赛以“元·构”为主题，两岸学生埋头于作品建构。", "实体建构大赛")]
     question = "What is the theme of the tenth cross-Strait student construction contest?"
-    _, citations, checked = verify_answer(f'The theme of the contest is "元·构" [1].', passages, question=question)
+    _, citations, checked = verify_answer('The theme of the contest is "元·构" [1].', passages, question=question)
     assert not checked[0].restates and citations
     _, _, checked = verify_answer("The theme of the contest is [1].", passages, question=question)
     assert checked[0].restates  # nothing beyond the question

@@ -184,13 +184,13 @@ def _units(text: str, latin: bool = True) -> set[str]:
     key = match_key(text)
     runs = CJK_RUN.findall(key)
     units = {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
-    if latin and _LATIN_WORD.search(text):
+    units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
+    latin_words = _LATIN_WORD.findall(text) if latin else []
+    if latin_words:
+        units |= {w.lower() for w in latin_words} - FUNCTION_WORDS
         # An English sentence quoting the passage's own short Chinese term ("元·构", a theme) says
         # something in it: its lone characters count, or the sentence would read as a restatement.
         units |= {run for run in runs if len(run) == 1}
-    units |= {n.replace(",", "") for n in _NUMBER.findall(key)}
-    if latin:
-        units |= {w.lower() for w in _LATIN_WORD.findall(text)} - FUNCTION_WORDS
     return units
 
 
