@@ -22,6 +22,7 @@ import time
 
 import rag.answer.asked as asked
 import rag.answer.cite as cite
+import rag.answer.parts as parts
 import rag.answer.pipeline as pipeline
 from rag.answer.parts import split_parts
 from rag.config import Settings
@@ -44,6 +45,8 @@ SWITCHES = {
     "quantity": lambda: setattr(pipeline, "check_figures", lambda *a: ""),  # the whole asked-quantity check
     "wrong-quantity": lambda: setattr(pipeline, "check_figures", _without_kind("wrong quantity")),
     "no-figure": lambda: setattr(pipeline, "check_figures", _without_kind("no figure")),
+    "glossary": lambda: setattr(cite, "gloss", lambda *a: set()),  # English words found through the glossary
+    "part-figure": lambda: setattr(parts, "NO_ASKED_FIGURE", "\0"),  # a part's figure refusal lifted by its answer
 }
 
 
@@ -65,7 +68,7 @@ def capture(set_path: str, out: str, ids: set[str]) -> None:
     def recording(state, raw):
         answer = check(state, raw)
         records[-1]["turns"].append({"raw": raw})
-        records[-1].update(context=state.context, asked=state.asked)
+        records[-1].update(context=state.context, asked=state.asked, gates=list(state.part_gates or []))
         return answer
 
     pipe._check = recording
@@ -86,10 +89,8 @@ def replay(paths: list[str], off: list[str]) -> None:
         SWITCHES[name]()
     from rag.search.retrieve import open_searcher
 
-    class Embedder:  # the checks need the embedder only; no index is searched
-        embedder = open_searcher(Settings.from_env()).embedder
-
-    pipe = pipeline.Pipeline(Settings.from_env(), searcher=Embedder(), chat=object())
+    # The checks need the embedder and the index's glossary; nothing is searched.
+    pipe = pipeline.Pipeline(Settings.from_env(), searcher=open_searcher(Settings.from_env()), chat=object())
     for path in paths:
         fixed = broke = 0
         for record in pickle.load(open(path, "rb")):
@@ -98,9 +99,9 @@ def replay(paths: list[str], off: list[str]) -> None:
                 continue
             state = pipeline.Asking(item.question, detect_language(item.question), time.perf_counter())
             state.asked, state.context, state.passages = record["asked"], record["context"], record["passages"]
-            parts = split_parts(state.asked)
-            if len(parts) > 1:
-                state.parts, state.part_gates = parts, [""] * len(parts)
+            pieces = split_parts(state.asked)
+            if len(pieces) > 1:
+                state.parts, state.part_gates = pieces, record.get("gates") or [""] * len(pieces)
             answer = None
             for turn in record["turns"]:  # the next turn was the pipeline's retry of this one
                 again = pipe._check(state, turn["raw"])

@@ -249,3 +249,19 @@ def test_an_english_answer_giving_a_short_chinese_term_is_no_restatement():
     assert not checked[0].restates and citations
     _, _, checked = verify_answer("The theme of the contest is [1].", passages, question=question)
     assert checked[0].restates  # nothing beyond the question
+
+
+def test_the_glossary_finds_an_english_sentences_words_in_a_chinese_passage():
+    passages = [P("真子公主2010年在英国爱丁堡大学留学，2012年在都柏林圣三一学院学习。", "真子公主")]
+    question = "Where did Princess Mako study in 2012?"
+    sentence = "Princess Mako studied at Trinity College Dublin in 2012."
+    glossary = {"dublin": ["都柏林"], "college": ["学院"], "trinity": ["三一"], "studied": ["学习"]}
+    assert lexical_support(sentence, passages[0].text, question) == 0.0  # no figure or Chinese to go by
+    assert lexical_support(sentence, passages[0].text, question, glossary) == 1.0
+    _, citations, checked = verify_answer(sentence, passages, question=question, glossary=glossary)
+    assert checked[0].supported and citations
+    # Words the passage does not have are evidence against; single characters are no evidence.
+    assert lexical_support("She studied at Oxford in 2012.", passages[0].text, question,
+                           {"oxford": ["牛津"], "studied": ["学"]}) == 0.0
+    # Glossed words never lower the figures' support.
+    assert lexical_support("She holds 2012 degrees.", passages[0].text, "", {"holds": ["持有"]}) == 1.0

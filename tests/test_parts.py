@@ -124,3 +124,23 @@ def test_a_leaning_part_may_be_answered_in_the_sentence_of_the_part_it_leans_on(
     assert unanswered(parts, ["", ""], [both]) == []
     income = "In the pilot area the average village collective operating income in 2021 was 44.57万元."
     assert unanswered(parts, ["", ""], [income]) == [(1, "wrong quantity: asked percent, given money")]
+
+
+def test_a_part_the_figure_gate_refused_is_answered_by_a_sentence_naming_it_with_a_fitting_figure():
+    parts = split_parts("罗曼照明股东大会召开时，公司在任董事几人？在任监事几人？")
+    gate = "no figure of the asked kind (people) in the documents"
+    both = "罗曼照明股东大会召开时，公司在任董事5人，监事3人。"
+    assert unanswered(parts, [gate, ""], [both]) == []
+    # Only a sentence naming the refused part can lift its refusal, and only with a figure of its kind.
+    assert unanswered(parts, [gate, ""], ["在任监事3人。"]) == [(0, gate)]
+    assert unanswered(parts, [gate, ""], ["公司在任董事的任期为3年。", "在任监事3人。"]) == [(0, gate)]
+    # A refusal for another reason stands.
+    assert unanswered(parts, ["not in the documents: 2023年", ""], [both]) == [(0, "not in the documents: 2023年")]
+
+
+def test_parts_told_apart_by_one_letter_are_matched_by_it():
+    parts = split_parts("快手原来的K序列和M序列分别有几个大档？")
+    assert [p.text for p in parts] == ["快手原来的K序列有几个大档？", "快手原来的M序列有几个大档？"]
+    # "K序列有5个大档" answers the K part only; the M part is said to be unanswered.
+    assert unanswered(parts, ["", ""], ["快手原来的K序列有5个大档。"]) == [(1, "no support")]
+    assert unanswered(parts, ["", ""], ["K序列有5个大档。", "M序列有4个大档。"]) == []

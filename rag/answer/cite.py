@@ -23,7 +23,8 @@ about a luggage maker's output does not vouch for "织里童装产业一年的�
 states 4200多万元 — at least half of the question's words the sentence repeats must be in it
 (`restated_share`). Chinese sentences are measured by character-pair overlap with the passage;
 English ones, which cannot overlap with Chinese text, by embedding similarity when an embedder
-is given, plus their numbers and any Chinese names they copy.
+is given, plus their numbers, any Chinese names they copy and, given the index's glossary, the
+words it translates ("Dublin" → 都柏林).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from rag.answer import quantities
 from rag.answer.evidence import question_terms
 from rag.answer.roles import asked_role, held_as_deputy, role_unbound
+from rag.search.crossling import gloss
 from rag.textnorm import (CJK_RE, CJK_RUN, FUNCTION_WORDS, detect_language, match_key, passage_key,
                           split_sentences)
 
@@ -199,23 +201,36 @@ def novel_units(sentence: str, question: str = "") -> set[str]:
     return _units(sentence) - _units(question)
 
 
-def lexical_support(sentence: str, passage: str, question: str = "") -> float:
+def lexical_support(sentence: str, passage: str, question: str = "", glossary: dict | None = None) -> float:
     """Share of the sentence's new character pairs, numbers and words that occur in the passage.
 
     Args:
         sentence: an answer sentence.
         passage: the passage text.
         question: units the question already has don't count (restating it proves nothing).
+        glossary: English word → the corpus's Chinese words (rag.search.crossling), so that an
+            English sentence's words can be found in a Chinese passage.
     """
     haystack = passage_key(passage).replace(",", "").lower()
     units = novel_units(sentence, question)
-    if not _LATIN_WORD.search(haystack):  # English words can't be found in Chinese text
-        units = {u for u in units if not u.isalpha() or CJK_RE.search(u)}
-    if not units:
+    glossed: dict[str, set[str]] = {}
+    if not _LATIN_WORD.search(haystack):  # English words can't be found in Chinese text, only their glosses
+        words = {u for u in units if u.isalpha() and not CJK_RE.search(u)}
+        units -= words
+        # Single characters ("set" → 组, 套) are in nearly every passage: only words count.
+        glossed = {w: found for w in words if (found := {t for t in gloss(w, glossary) if len(t) > 1})} \
+            if glossary else {}
+    if not units and not glossed:
         return 0.0
     # A number may be written in the passage as Chinese numerals ("6" for "六方").
     found = sum(1 for u in units if u in haystack or (_NUMBER.fullmatch(u) and not quantities.missing(u, [passage])))
-    return found / len(units)
+    share = found / len(units) if units else 0.0
+    if not glossed:
+        return share
+    # The glossed words add to the evidence, never take from it: a gloss the passage words otherwise
+    # ("holds" for 拥有) must not sink a sentence whose figures it states.
+    translated = sum(any(t in haystack for t in words) for words in glossed.values())
+    return max(share, (found + translated) / (len(units) + len(glossed)))
 
 
 def restated_share(sentence: str, passage: str, question: str) -> float:
@@ -252,9 +267,10 @@ def titles_missing(sentence: str, passage: str) -> list[str]:
 class SupportScorer:
     """Scores how well each passage supports a sentence (lexical, plus embeddings if available)."""
 
-    def __init__(self, passages, embedder=None):
+    def __init__(self, passages, embedder=None, glossary: dict | None = None):
         self.passages = passages
         self.embedder = embedder
+        self.glossary = glossary
         self._sentences = [[s for s in split_sentences(p.text) if s.strip()] or [p.text] for p in passages]
         self._vectors = None
         if embedder is not None:
@@ -273,9 +289,10 @@ class SupportScorer:
         vector = self.embedder.embed_queries([sentence])[0] if self.embedder is not None and english else None
         out = []
         for i, passage in enumerate(self.passages):
-            lexical = lexical_support(sentence, passage.text, question)
+            lexical = lexical_support(sentence, passage.text, question, self.glossary)
             group = self._sentences[i]
-            best_lex = max(range(len(group)), key=lambda j: lexical_support(sentence, group[j], question))
+            best_lex = max(range(len(group)), key=lambda j: lexical_support(sentence, group[j], question,
+                                                                             self.glossary))
             similarity, quote = 0.0, group[best_lex]
             if vector is not None and len(self._vectors[i]):
                 sims = self._vectors[i] @ vector
@@ -286,8 +303,8 @@ class SupportScorer:
         return out
 
 
-def verify_answer(text: str, passages, embedder=None,
-                  question: str = "") -> tuple[str, list[Citation], list[CheckedSentence]]:
+def verify_answer(text: str, passages, embedder=None, question: str = "",
+                  glossary: dict | None = None) -> tuple[str, list[Citation], list[CheckedSentence]]:
     """Check an answer's citations against the passages it was written from.
 
     Args:
@@ -296,11 +313,12 @@ def verify_answer(text: str, passages, embedder=None,
         embedder: optional, with embed_queries/embed_passages, for cross-language support.
         question: the question answered; a sentence must add something to it, and what it adds
             is what has to be supported.
+        glossary: the index's English → Chinese glossary, to find an English sentence's words.
     Returns:
         (answer text with verified markers and [?] on unsupported sentences, citations in order of
         first use, the checked sentences).
     """
-    scorer = SupportScorer(passages, embedder)
+    scorer = SupportScorer(passages, embedder, glossary)
     checked: list[CheckedSentence] = []
     quotes: dict[int, tuple[float, str]] = {}
     texts = [p.text for p in passages]

@@ -61,6 +61,10 @@ def coverage(question: str, passages, glossary: dict | None = None, syllables: s
     return sum(found) / len(terms), [t for t, ok in zip(terms, found) if not ok]
 
 
+# Why the gate refuses a question whose passages hold no figure of its kind (rag.answer.parts reads it).
+NO_ASKED_FIGURE = "no figure of the asked kind"
+
+
 def gate(question: str, passages, index, min_coverage: float) -> str:
     """Why the passages cannot answer the question, or "" when the LLM should be asked.
 
@@ -78,7 +82,7 @@ def gate(question: str, passages, index, min_coverage: float) -> str:
         return f"not in the documents: {', '.join(absent)}"
     asked = asked_quantity(question)
     if asked is not None and passages_lack(asked, texts):
-        return f"no figure of the asked kind ({'/'.join(sorted(asked.kinds))}) in the documents"
+        return f"{NO_ASKED_FIGURE} ({'/'.join(sorted(asked.kinds))}) in the documents"
     stored = {t for p in passages for t in index.chunk_pinyin(p.chunk_id)} if index.pinyin is not None else None
     share, missing = coverage(question, passages, index.glossary, index.syllables if index.pinyin else None,
                               stored)

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.asked import Asked, asked_quantity, check_figures
-from rag.answer.evidence import question_terms
+from rag.answer.evidence import NO_ASKED_FIGURE, question_terms
 from rag.answer.excerpts import select_excerpts
 from rag.script import search_form
 from rag.textnorm import CJK_RE, match_key
@@ -188,9 +188,13 @@ def _english_pieces(question: str) -> list[tuple[str, bool | None]]:
 
 def part_terms(parts: list[Part]) -> list[set[str]]:
     """Per part, the content words only it has (how an answer sentence is matched to a part)."""
-    # Single characters ("大", "场") are in too many sentences to tell parts apart.
-    terms = [{t for t in question_terms(p.text) if len(t) > (1 if CJK_RE.search(t) else 2)} for p in parts]
-    return [t - set().union(*(o for j, o in enumerate(terms) if j != i)) for i, t in enumerate(terms)]
+    # Single characters ("大", "场") are in too many sentences to tell parts apart, unless they are
+    # all that does ("K序列" and "M序列": k and m).
+    every = [set(question_terms(p.text)) for p in parts]
+    terms = [{t for t in ts if len(t) > (1 if CJK_RE.search(t) else 2)} for ts in every]
+    own = [t - set().union(*(o for j, o in enumerate(terms) if j != i)) for i, t in enumerate(terms)]
+    return [mine or ts - set().union(*(o for j, o in enumerate(every) if j != i))
+            for i, (mine, ts) in enumerate(zip(own, every))]
 
 
 def sentences_for_parts(parts: list[Part], sentences: list[str]) -> list[list[str]]:
@@ -227,10 +231,17 @@ def unanswered(parts: list[Part], gates: list[str], supported: list[str]) -> lis
         (`rag.answer.asked.check_figures`).
     """
     out = []
+    own = part_terms(parts)
     for i, (part, mine) in enumerate(zip(parts, sentences_for_parts(parts, supported))):
         why = gates[i] if i < len(gates) else ""
         asked = part.asked()
-        if not why:
+        # The gate judged only the part's own search; a supported sentence that names the part and
+        # gives a figure of its kind from a passage another part found answers it all the same.
+        named = [s for s in mine if any(t in match_key(s).lower() for t in own[i])]
+        if why.startswith(NO_ASKED_FIGURE) and asked is not None and named \
+                and not check_figures(asked, named, part.query):
+            why = ""
+        elif not why:
             why = "no support" if not mine else check_figures(asked, mine, part.query) if asked is not None else ""
         if why:
             out.append((i, why))

@@ -318,10 +318,10 @@ class Pipeline:
         # Sentences in the other language go when the rest answers (pasted passages), unless
         # only they are supported.
         in_language = keep_language(raw, state.language)
-        embedder = self.searcher.embedder
-        text, citations, checked = verify_answer(in_language, state.context, embedder, question=state.asked)
+        embedder, glossary = self.searcher.embedder, self.searcher.index.glossary
+        text, citations, checked = verify_answer(in_language, state.context, embedder, state.asked, glossary)
         if in_language != raw and not any(c.supported for c in checked):
-            text, citations, checked = verify_answer(raw, state.context, embedder, question=state.asked)
+            text, citations, checked = verify_answer(raw, state.context, embedder, state.asked, glossary)
         supported = [c.text for c in checked if c.supported]
         if not supported:
             reason = "restates the question" if checked and all(c.restates for c in checked) else "no support"

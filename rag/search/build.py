@@ -298,7 +298,7 @@ def _keyword_side(chunks: list[Chunk], progress: bool = False):
     tokens = [t for t, _ in pairs]
     pinyin = [p for _, p in pairs]
     keyword_index = BM25Index(tokens)
-    return tokens, pinyin, keyword_index, build_glossary(keyword_index.vocabulary)
+    return tokens, pinyin, keyword_index, build_glossary(keyword_index.vocabulary, (c.text for c in chunks))
 
 
 def _sentences(chunks: list[Chunk]) -> tuple[list[str], list[int]]:
