@@ -45,6 +45,7 @@ SWITCHES = {
     "quantity": lambda: setattr(pipeline, "check_figures", lambda *a: ""),  # the whole asked-quantity check
     "wrong-quantity": lambda: setattr(pipeline, "check_figures", _without_kind("wrong quantity")),
     "no-figure": lambda: setattr(pipeline, "check_figures", _without_kind("no figure")),
+    "unverified-figure": lambda: setattr(pipeline, "check_figures", lambda a, s, q, u=(): asked.check_figures(a, s, q)),
     "glossary": lambda: setattr(cite, "gloss", lambda *a: set()),  # English words found through the glossary
     "part-figure": lambda: setattr(parts, "NO_ASKED_FIGURE", "\0"),  # a part's figure refusal lifted by its answer
 }

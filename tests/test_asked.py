@@ -191,3 +191,15 @@ def test_passages_with_a_figure_of_the_asked_kind_are_read_first():
     # Nothing moves for a question of no definite kind, or for none.
     assert fitting_first(asked_quantity("这个项目有多大？"), passages, 3) == passages
     assert fitting_first(None, passages, 3) == passages
+
+
+def test_the_models_own_figure_for_what_was_asked_is_no_answer_beside_supported_sentences():
+    question = "怀宁县一共组建了多少个村级联合党委？"
+    asked = asked_quantity(question)
+    supported = ["3-5个村党组织组建一个村级联合党委，创办股份制公司24个。"]
+    guessed = "怀宁县一共组建了14个村级联合党委。"  # 14 is in no passage: the sentence is unsupported
+    assert check_figures(asked, supported, question, [guessed]) == "unverified figure: 14个"
+    assert check_figures(asked, supported, question) == ""  # as before: the supported figures fit
+    # A supported figure said again, or an unsupported figure of another kind, is no guess at it.
+    assert check_figures(asked, supported, question, ["共创办了24个股份制公司。"]) == ""
+    assert check_figures(asked, supported, question, ["这项工作始于2019年。"]) == ""

@@ -141,6 +141,10 @@ def test_sentences_in_the_other_language_are_dropped_when_the_rest_answers():
     assert keep_language(pasted, "en") == "Fanshan has completed 106 projects.[1]"
     assert keep_language("该镇已办理实事106件[1]。", "en") == "该镇已办理实事106件[1]。"  # translated instead
     assert keep_language("该镇已办理实事106件[1]。", "zh") == "该镇已办理实事106件[1]。"
+    # A list its own sentence opens is its answer, whatever the items' language; after the list,
+    # pasted passage sentences go again.
+    listed = 'Taihu uses three initiatives:\n1. “太湖夜读” [1]\n2. “民星进城” [1]\n3. “村村春晚” [1]\nThey help.[1] 该县开展活动。[1]'
+    assert keep_language(listed, "en") == 'Taihu uses three initiatives: “太湖夜读”[1] “民星进城”[1] “村村春晚”[1] They help.[1]'
 
 
 def test_a_rare_character_of_a_name_must_be_supported_too():

@@ -214,6 +214,15 @@ def test_an_answer_with_figures_of_another_kind_than_asked_is_refused(make):
     assert not pipeline.ask("清泉村2008年刚建成时聚集了多少户？").abstained
 
 
+def test_an_unsupported_sentence_giving_the_asked_figure_refuses_the_answer(make):
+    # The seed says "开展党史知识大宣讲15场": the model's total of 30 is its own, shown beside it
+    # it would read as the page's.
+    pipeline, _ = make("怀宁县开展党史知识大宣讲15场[1]。全县一共开展了30场党史知识大宣讲[1]。")
+    answer = pipeline.ask("怀宁县开展了多少场党史知识大宣讲？")
+    assert answer.abstained and answer.reason == "unverified figure: 30场", answer
+    pipeline, _ = make("怀宁县开展党史知识大宣讲15场[1]。")
+    assert not pipeline.ask("怀宁县开展了多少场党史知识大宣讲？").abstained
+
 def test_a_quantity_no_passage_has_is_refused_before_generation(make):
     pipeline, chat = make("不应被调用")
     answer = pipeline.ask("安吉县的“流动药车”上备有多少亩常用药？")

@@ -222,29 +222,40 @@ def _english_kinds(question: str) -> set[str]:
     return next(({k} for pattern, k in _EN_ASK if pattern.search(question)), set())
 
 
-def check_figures(asked: Asked, sentences: list[str], question: str) -> str:
+def check_figures(asked: Asked, sentences: list[str], question: str, unsupported: list[str] = ()) -> str:
     """Why the sentences do not give the quantity asked, or "" when they do.
 
     Args:
         asked: what the question asks for (`asked_quantity`).
         sentences: the answer's supported sentences.
         question: the question (its own numbers are no answer).
+        unsupported: the answer's sentences no passage vouches for.
     Returns:
         "no figure" (no number beyond the question's), "wrong quantity: asked money, given time"
-        (every new number of a known kind that does not fit), or "".
+        (every new number of a known kind that does not fit), "unverified figure: 14" (an
+        unsupported sentence gives a figure of the asked kind that no supported one gives), or "".
     """
     # A lone numeral of the question before no known unit is part of a name ("四川", "三亚"): the
     # answer's "4.0级" is not a number the question names.
     named = [q for q in figures(question) if not (_lone_numeral(q) and kind_of(q) is None)]
-    given = [(q, bool(CJK_RE.search(s))) for s in sentences for q in figures(s)
-             if not any(abs(q.value - n.value) <= 1e-6 * max(abs(q.value), 1.0) for n in named)]
+    given = [(q, bool(CJK_RE.search(s))) for s in sentences for q in _new(figures(s), named)]
     if not given:
         return "no figure"
     kinds = [(kind_of(q), chinese) for q, chinese in given]
     if not any(asked.fits(k, chinese) for k, chinese in kinds):
         shown = ", ".join(dict.fromkeys(k for k, _ in kinds if k)) or "no measure word"
         return f"wrong quantity: asked {'/'.join(sorted(asked.kinds))}, given {shown}"
-    return ""
+    # The model's own figure for what was asked, in a sentence no passage vouches for, is its
+    # answer ("一共组建了14个…[?]"), however well the sentences around it are supported: shown
+    # beside them it reads as the pages' figure. A supported figure said again is no such answer.
+    guessed = [q for s in unsupported for q in _new(figures(s), named + [q for q, _ in given])
+               if kind_of(q) is not None and asked.fits(kind_of(q), bool(CJK_RE.search(s)))]
+    return f"unverified figure: {guessed[0].text}" if guessed else ""
+
+
+def _new(found: list[Quantity], known: list[Quantity]) -> list[Quantity]:
+    """The figures found whose value is none of the known ones."""
+    return [q for q in found if not any(abs(q.value - n.value) <= 1e-6 * max(abs(q.value), 1.0) for n in known)]
 
 
 def passages_lack(asked: Asked, passages: list[str]) -> bool:

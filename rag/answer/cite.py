@@ -138,14 +138,19 @@ def keep_language(text: str, language: str) -> str:
 
     Asked in English, the small model often pastes the Chinese passage after its answer; the
     passage is shown as the citation's quote anyway. An answer with no sentence in `language` is
-    returned as it is (it is translated instead).
+    returned as it is (it is translated instead). The items of a list its own sentence opens
+    ("…three initiatives: 1. “太湖夜读” 2. …") are its answer, in whatever language: they stay.
     """
     pieces = split_answer(text)
     spoken = [detect_language(s) for s, _ in pieces]
     if language not in spoken or all(lang in (language, "other") for lang in spoken):
         return text
-    return " ".join(s + "".join(f"[{n}]" for n in markers)
-                    for (s, markers), lang in zip(pieces, spoken) if lang in (language, "other"))
+    kept, listing = [], False
+    for (sentence, markers), lang in zip(pieces, spoken):
+        if lang in (language, "other") or listing:
+            kept.append(sentence + "".join(f"[{n}]" for n in markers))
+            listing = sentence.rstrip().endswith((":", "：")) or (listing and lang != language)
+    return " ".join(kept)
 
 
 def _marker_numbers(text: str) -> list[int]:

@@ -332,8 +332,8 @@ class Pipeline:
         if state.parts and len(missing) == len(state.parts):
             return state.refusal(missing[0][1], raw)
         asked = asked_quantity(state.asked) if not state.parts else None
-        wrong = check_figures(asked, supported, state.asked) if asked is not None else ""
-        if wrong:  # "no figure", or figures of another kind than asked ("wrong quantity: …")
+        wrong = check_figures(asked, supported, state.asked, [c.text for c in checked if not c.supported]) if asked else ""
+        if wrong:  # "no figure", figures of another kind than asked, or the asked one unverified
             return state.refusal(wrong, raw)
         reason = ""
         if missing:
