@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.answer.quantities import Quantity, quantities
+from rag.answer.quantities import Quantity, quantities, supported
 from rag.script import search_form
 from rag.textnorm import CJK_RE
 
@@ -254,8 +254,8 @@ def check_figures(asked: Asked, sentences: list[str], question: str, unsupported
 
 
 def _new(found: list[Quantity], known: list[Quantity]) -> list[Quantity]:
-    """The figures found whose value is none of the known ones."""
-    return [q for q in found if not any(abs(q.value - n.value) <= 1e-6 * max(abs(q.value), 1.0) for n in known)]
+    """The figures found whose value is none of the known ones (whatever their units)."""
+    return [q for q in found if not supported(q, known, strict_unit=False)]
 
 
 def passages_lack(asked: Asked, passages: list[str]) -> bool:
