@@ -2,6 +2,8 @@
 
     .venv/bin/python eval/ablate.py capture eval/sets/seeds-blind.jsonl /tmp/sb.pkl [ID ...]
     .venv/bin/python eval/ablate.py replay /tmp/sb.pkl,/tmp/nb.pkl --off role
+    .venv/bin/python eval/ablate.py capture eval/sets/seeds-blind.jsonl /tmp/sb-np.pkl --off parts --multi
+    .venv/bin/python eval/ablate.py compare /tmp/sb.pkl /tmp/sb-np.pkl
 
 `capture` runs the real pipeline (index, embedder and LLM as `Settings.from_env`, so set the RAG_*
 variables of the set's corpus first) on the dev half only, and keeps for each item the passages the
@@ -9,7 +11,10 @@ LLM read and every raw answer it wrote. `replay` sends those raw answers through
 `Pipeline._check` again with the named checks switched off (or `--off ""` for none, to see what a
 code change alone does) and lists the items whose verdict changes: FIXED (right now, wrong as
 captured) or BROKE. A check that breaks right answers on fresh dev halves, or fixes nothing, goes.
-The gate before the LLM and the retry prompts cannot be replayed: they change what is captured.
+The gate before the LLM, the two-part search and the retry prompts cannot be replayed: they
+change what is captured. Those are ablated live: `capture --off NAME` runs the pipeline with the
+switch off (`--multi`: only the questions `split_parts` splits, the only ones `parts` changes),
+and `compare` lists the items whose verdict differs between two captures.
 Test halves are never read.
 """
 
@@ -48,6 +53,10 @@ SWITCHES = {
     "unverified-figure": lambda: setattr(pipeline, "check_figures", lambda a, s, q, u=(): asked.check_figures(a, s, q)),
     "glossary": lambda: setattr(cite, "gloss", lambda *a: set()),  # English words found through the glossary
     "part-figure": lambda: setattr(parts, "NO_ASKED_FIGURE", "\0"),  # a part's figure refusal lifted by its answer
+    # A two-part question verified as one: no part called unanswered, no quantity check.
+    "part-checks": lambda: setattr(pipeline, "unanswered", lambda *a: []),
+    # Live only: a two-part question searched, gated and checked as one question.
+    "parts": lambda: setattr(pipeline, "split_parts", lambda q: [parts.Part(q)]),
 }
 
 
@@ -59,9 +68,12 @@ def _right(item: EvalItem, abstained: bool, text: str) -> bool:
     return (not abstained and is_correct(item, text)) if item.answerable else abstained
 
 
-def capture(set_path: str, out: str, ids: set[str]) -> None:
+def capture(set_path: str, out: str, ids: set[str], off: list[str], multi: bool) -> None:
     items = [json.loads(line) for line in open(set_path, encoding="utf-8") if line.strip()]
-    items = [i for i in items if i.get("split") == "dev" and (not ids or i["id"] in ids)]
+    items = [i for i in items if i.get("split") == "dev" and (not ids or i["id"] in ids)
+             and (not multi or len(split_parts(i["question"])) > 1)]
+    for name in off:
+        SWITCHES[name]()
     pipe = pipeline.Pipeline(Settings.from_env()).load()
     pipe.warm()
     check, records = pipe._check, []
@@ -120,6 +132,26 @@ def replay(paths: list[str], off: list[str]) -> None:
         print(f"{path}: fixed {fixed}, broke {broke}")
 
 
+def compare(before: str, after: str) -> None:
+    """Items whose verdict differs between two captures of the same set (the second, say, with a
+    switch off): FIXED where the second is right, BROKE where the first was."""
+    then = {r["item"]["id"]: r for r in pickle.load(open(before, "rb"))}
+    fixed = broke = same = 0
+    for record in pickle.load(open(after, "rb")):
+        old = then.get(record["item"]["id"])
+        if old is None:
+            continue
+        item = _item(record["item"])
+        now, was = (_right(item, r["final"]["abstained"], r["final"]["text"]) for r in (record, old))
+        if now == was:
+            same += 1
+            continue
+        fixed, broke = fixed + now, broke + was
+        print(f"  {'FIXED' if now else 'BROKE'} {item.id}: was {old['final']['reason'] or 'answered'}, "
+              f"now {record['final']['reason'] or 'answered'}")
+    print(f"{after} against {before}: fixed {fixed}, broke {broke}, same {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,12 +159,19 @@ def main() -> None:
     cap.add_argument("set")
     cap.add_argument("out")
     cap.add_argument("ids", nargs="*")
+    cap.add_argument("--off", default="", help="comma-separated switches, as for replay")
+    cap.add_argument("--multi", action="store_true", help="only the questions split into parts")
+    cmp = commands.add_parser("compare", help="items whose verdict differs between two captures")
+    cmp.add_argument("before")
+    cmp.add_argument("after")
     rep = commands.add_parser("replay", help="replay captured answers with checks off")
     rep.add_argument("captures", help="comma-separated capture files")
     rep.add_argument("--off", default="", help=f"comma-separated, of: {', '.join(SWITCHES)}")
     args = parser.parse_args()
     if args.command == "capture":
-        capture(args.set, args.out, set(args.ids))
+        capture(args.set, args.out, set(args.ids), [n for n in args.off.split(",") if n], args.multi)
+    elif args.command == "compare":
+        compare(args.before, args.after)
     else:
         replay(args.captures.split(","), [n for n in args.off.split(",") if n])
 

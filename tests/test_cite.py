@@ -39,6 +39,14 @@ def test_split_answer_keeps_markers_with_their_sentence():
         ("It set up 48 alliances.", [1]), ("It covers 325.", [1, 2])]
 
 
+def test_a_sentence_said_again_is_kept_once():
+    # A looping model: the same two sentences until the tokens run out, the last one cut off.
+    looped = "有50余户村民投资[1]。有几台智能机柜？" * 4 + "有50余户村民投资[2]。有50余"
+    assert split_answer(looped) == [("有50余户村民投资。", [1, 2]), ("有几台智能机柜？", []), ("有50余", [])]
+    text, _, checked = verify_answer("苍南建立了48个党建联盟[1]。苍南建立了48个党建联盟[1]。", PASSAGES)
+    assert len(checked) == 1 and text.count("48") == 1
+
+
 def test_pointing_at_passages_is_a_citation_not_a_claim():
     assert split_answer("根据第1和第2段，苍南建立了48个党建联盟。") == [("苍南建立了48个党建联盟。", [1, 2])]
     assert split_answer("According to passage [3], it set up 48 alliances.") == [("It set up 48 alliances.", [3])]

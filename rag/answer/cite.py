@@ -110,8 +110,10 @@ class CheckedSentence:
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer text → (sentence without markers, markers) pairs; markers after a full stop count
-    for the sentence before it ("…5项。[2]")."""
+    for the sentence before it ("…5项。[2]"). A sentence said again is kept once, where first said:
+    a small model caught in a loop repeats its answer until it runs out of tokens."""
     pieces: list[tuple[str, list[int]]] = []
+    said: dict[str, int] = {}
     text = text.strip()
     for raw in _sentences(text):
         leading = _LEADING_MARKERS.match(raw)
@@ -129,6 +131,11 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
             if pieces and markers:
                 pieces[-1][1].extend(markers)
             continue
+        key = match_key(clean)
+        if key in said:
+            pieces[said[key]][1].extend(m for m in markers if m not in pieces[said[key]][1])
+            continue
+        said[key] = len(pieces)
         pieces.append((clean, markers))
     return pieces
 
