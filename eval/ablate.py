@@ -51,6 +51,7 @@ SWITCHES = {
     "wrong-quantity": lambda: setattr(pipeline, "check_figures", _without_kind("wrong quantity")),
     "no-figure": lambda: setattr(pipeline, "check_figures", _without_kind("no figure")),
     "unverified-figure": lambda: setattr(pipeline, "check_figures", lambda a, s, q, u=(): asked.check_figures(a, s, q)),
+    "caption": lambda: setattr(cite, "CAPTION_WORDS", ""),  # a caption is about its photo
     "glossary": lambda: setattr(cite, "gloss", lambda *a: set()),  # English words found through the glossary
     "part-figure": lambda: setattr(parts, "NO_ASKED_FIGURE", "\0"),  # a part's figure refusal lifted by its answer
     # A two-part question verified as one: no part called unanswered, no quantity check.

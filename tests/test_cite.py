@@ -20,6 +20,7 @@ class P:
     date: str | None = None
     page: str | None = None
     also_in: tuple = ()
+    kind: str = "article"
     label = property(lambda self: self.article)
     heading = property(lambda self: self.article)
     provenance = property(lambda self: "")
@@ -207,6 +208,18 @@ def test_a_passage_on_another_subject_does_not_vouch_for_a_restated_one_with_its
     passages[0] = P("南湖童装产业一年的产值达4200多万元。", "童装之都", chunk_id="x")
     _, citations, checked = verify_answer("南湖童装产业一年的产值是4200多万元[1]。", passages, question=question)
     assert checked[0].supported and [c.n for c in citations] == [1]
+
+
+def test_a_caption_is_about_its_photo():
+    # "这张照片" restated from the question: a caption does not print "照片", but is about one.
+    question = "“红色公交”驶入红色教育基地这张照片是谁拍的？"
+    caption = P("党史学习教育“红色公交”驶入红色教育基地。 李士明/摄", "党史学习教育“红色公交”驶入红色教育基地",
+                kind="caption")
+    _, _, checked = verify_answer("这张照片是李士明/摄[1]。", [caption], question=question)
+    assert checked[0].supported
+    story = P("党史学习教育“红色公交”驶入红色教育基地。 李士明/摄", "党史学习教育", kind="article")
+    _, _, checked = verify_answer("这张照片是李士明/摄[1]。", [story], question=question)
+    assert not checked[0].supported
 
 
 def test_an_english_sentence_whose_figures_the_passage_states_is_kept_at_a_lower_similarity():

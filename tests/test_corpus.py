@@ -61,16 +61,16 @@ EXPECTED_HEADLINES = {
 # Sub-headings (小标题) are sections of their story: (story, [(first paragraph, 0-based), title]).
 EXPECTED_SUBHEADS = {
     "002_11b752b66f07f274.txt": ("水头：用基层党建“撬动”民生幸福", [
-        (1, "强化党建“驱动力”，打开群众幸福门"),
-        (6, "发挥党建“牵引力”，服务企业新发展"),
-        (12, "激发党建“新活力”，开拓乡村致富路"),
+        (2, "强化党建“驱动力”，打开群众幸福门"),  # paragraph 0 is the byline
+        (7, "发挥党建“牵引力”，服务企业新发展"),
+        (13, "激发党建“新活力”，开拓乡村致富路"),
     ]),
     # One story too: its byline names the reporters of all three accounts (共享联盟·福明街道 for
     # the 福明街道 one) and its one-paragraph lead introduces them.
     "004_a4961472c067a0e4.txt": ("勇担使命，守好红色根脉", [
-        (1, "余杭区小古城村党委书记、村委会主任林国荣：党建统领，乡村焕发新活力"),
-        (8, "庆元县安南乡党委书记吴华：党建联建，绘就边界同心圆"),
-        (17, "鄞州区福明街道荆城楼宇社区党委书记屈云龙：党建赋能，楼宇治理更精细"),
+        (2, "余杭区小古城村党委书记、村委会主任林国荣：党建统领，乡村焕发新活力"),
+        (9, "庆元县安南乡党委书记吴华：党建联建，绘就边界同心圆"),
+        (18, "鄞州区福明街道荆城楼宇社区党委书记屈云龙：党建赋能，楼宇治理更精细"),
     ]),
 }
 
@@ -98,9 +98,11 @@ def test_articles_hold_their_own_text(corpus):
     assert "宜山镇" in articles[("000_566d8f183ca588ef.txt", "党建联盟 构建发展“共同体”")]
     assert "灵溪镇" in articles[("000_566d8f183ca588ef.txt", "村社擂台搭建争优“竞技台”")]
     assert "矾山" not in articles[("000_566d8f183ca588ef.txt", "苍南县委组织部：“红色五力”赋能乡村振兴")]
-    # Bylines are metadata, not text; captions are not glued into stories.
+    # A byline opens its story's text (who reported it is asked, and only text is searched), and
+    # a photo credit follows its caption; captions are not glued into stories.
     story = articles[("001_6e134e1e90905a00.txt", "“红盟携手”解决群众关键小事")]
-    assert not story.startswith("张") and "电力驿站" in story
+    assert story.startswith("张 毓\n\n“这个电力驿站")
+    assert articles[("000_566d8f183ca588ef.txt", "党史学习教育“红色公交”驶入红色教育基地")].endswith("。 李士明/摄")
     assert "红船边" not in articles[("004_a4961472c067a0e4.txt", "勇担使命，守好红色根脉")]
     # The bulletin's distribution list is not part of the last bulletin item.
     assert "省委组织部" not in articles[("003_5fe0b02ab379ac0e.txt", "衢州市柯城区：打造城乡互助党建联盟，释放共富强大动能")]
@@ -191,7 +193,8 @@ def test_numbered_sub_headings_right_under_the_byline_are_sections():
                      "二、强化服务保障", bodies[2], bodies[3], "三、推动共同富裕", bodies[4])
     (story,) = parse_page(page, "t.txt").articles
     assert (story.headline, story.byline) == ("某县党建工作综述", "本报记者 张三")
-    assert story.subheads == ((0, "一、坚持党建引领"), (2, "二、强化服务保障"), (4, "三、推动共同富裕"))
+    # The first heads the byline too (paragraph 0), so the byline is in its chunk, not one of its own.
+    assert story.subheads == ((0, "一、坚持党建引领"), (3, "二、强化服务保障"), (5, "三、推动共同富裕"))
     assert [c.subhead for c in chunk_article(story)] == [t for _, t in story.subheads]
 
 
@@ -287,7 +290,7 @@ def test_new_markdown_page_works_like_the_seeds(tmp_path):
     corpus = load_corpus(tmp_path)
     (article,) = corpus.articles
     assert article.headline == "新闻标题" and article.byline == "本报记者 张三"
-    assert article.paragraphs == ("第一段内容，讲了一件事。", "第二段。")
+    assert article.paragraphs == ("本报记者 张三", "第一段内容，讲了一件事。", "第二段。")
 
 
 def test_gb18030_page_is_decoded(tmp_path):

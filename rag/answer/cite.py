@@ -75,6 +75,9 @@ EMBEDDING_KEEP_FIGURES = 0.80
 # (on the held-out seeds set's dev half, passages of right answers had 0.71 or more; the wrong
 # subject's 0.2).
 RESTATED_SUPPORT = 0.5
+# What a photo caption is about without printing it: the photo. "这张照片是李士明拍的" restates
+# "照片" from the question, and the caption "…红色教育基地。 李士明/摄" is its subject all the same.
+CAPTION_WORDS = "照片图片图中摄影"
 
 
 @dataclass(frozen=True)
@@ -350,7 +353,8 @@ def verify_answer(text: str, passages, embedder=None, question: str = "",
         # A passage can only vouch for a sentence whose numbers and head titles it contains, whose
         # subject it is about, and whose name it gives the asked office to.
         numbers_ok = [not numbers_missing(sentence, [p.text]) and not titles_missing(sentence, p.heading + p.text)
-                      and restated_share(sentence, p.heading + p.text, question) >= RESTATED_SUPPORT
+                      and restated_share(sentence, p.heading + p.text + (CAPTION_WORDS if p.kind == "caption" else ""),
+                                         question) >= RESTATED_SUPPORT
                       and not (role and role_unbound(role, new, p.heading + p.text)) for p in passages]
         keep = EMBEDDING_KEEP_FIGURES if _gives_figures(sentence, named) else EMBEDDING_KEEP
         for n in dict.fromkeys(markers):

@@ -273,7 +273,9 @@ def article_html(passage, lookup: ArticleLookup, quote: str = "") -> str:
     if span is not None and quote:
         found = _find(article.text[span[0]:span[1]], quote)
         inner = (span[0] + found[0], span[0] + found[1]) if found else None
-    byline = f'<div class="rag-byline">{esc(article.byline)}</div>' if getattr(article, "byline", None) else ""
+    # A page's byline is in its text already (rag.ingest.pages); other readers keep it apart.
+    shown = getattr(article, "byline", None)
+    byline = f'<div class="rag-byline">{esc(shown)}</div>' if shown and shown not in article.text else ""
     return (f'<details class="rag-article"><summary>打开全文 Open full article</summary>'
             f'<div class="rag-article-body"><div class="rag-article-title">{esc(article.headline)}</div>{byline}'
             f'<div class="rag-article-text">{highlight(article.text, span, inner, _subhead_offsets(article))}'

@@ -25,8 +25,9 @@ def write_synthetic_corpus(seeds: Path, folder: Path, paragraphs: int, seed: int
         The number of pages written.
     """
     corpus = load_corpus(seeds, 350)
-    sentences = [s.strip() for a in corpus.articles for p in a.paragraphs for s in split_sentences(p)
-                 if len(s.strip()) >= 8]
+    # Body sentences only: a byline or photo credit (in a page's text too) is no sentence to recombine.
+    sentences = [s.strip() for a in corpus.articles for p in a.paragraphs
+                 for s in split_sentences(p.replace(a.byline, "") if a.byline else p) if len(s.strip()) >= 8]
     headlines = sorted({a.headline for a in corpus.articles if a.kind == "article"})
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)

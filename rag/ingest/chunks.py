@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # rebuilds. 4: bylines and names may hold Extension A characters (rag.textnorm.CJK). 5: article
 # metadata (date, outlet, page…), sub-headings as sections of their story, reprint groups.
 # 6: a chunk is embedded under its own heading (the sub-heading), not "story › sub-heading".
-CHUNKER_VERSION = "6"
+# 7: a page's bylines and photo credits are in its text (rag.ingest.pages).
+CHUNKER_VERSION = "7"
 MIN_CHUNK_CHARS = 120
 
 

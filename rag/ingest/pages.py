@@ -12,6 +12,10 @@ Decisions worth knowing:
 - A heading directly followed by another heading is a kicker (引题 or section label such as
   "市内信息"); it is kept on the article it introduces, not made an article of its own.
 - Headings left with no text at the end of a page are page banners, kept in `Page.banners`.
+- Bylines and photo credits stay in the text as well as in `Article.byline`: archive users ask who
+  reported a story or took a photo, and only the text is searched, read by the LLM and checked.
+  A story's byline is its first paragraph (where it is printed, under the headline); a caption's
+  or bulletin item's credit follows its text, as printed.
 - Sub-headings (小标题) are sections of their story, not stories (`Article.subheads`), so a
   citation names the story. OCR keeps no type sizes, so a sub-heading is told from a headline by
   where it stands and what it looks like: after a story with a byline come two or more headed
@@ -67,9 +71,21 @@ def parse_page(text: str, source: str) -> Page:
     articles = []
     for number, d in enumerate(drafts, start=1):
         headline = d.headline or first_sentence(d.paragraphs[0])
-        articles.append(Article(source, number, headline, d.kind, tuple(d.paragraphs), d.kicker, d.byline,
-                                subheads=tuple(d.subheads)))
+        paragraphs, subheads = _with_byline(d)
+        articles.append(Article(source, number, headline, d.kind, paragraphs, d.kicker, d.byline,
+                                subheads=subheads))
     return Page(source, articles, banners)
+
+
+def _with_byline(d: _Draft) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]:
+    """The draft's paragraphs with its byline or credit among them (see the module docstring), and
+    its sub-headings renumbered to match."""
+    if not d.byline or any(d.byline in p for p in d.paragraphs):
+        return tuple(d.paragraphs), tuple(d.subheads)
+    if d.kind in ("caption", "bulletin"):
+        return (*d.paragraphs[:-1], f"{d.paragraphs[-1]} {d.byline}"), tuple(d.subheads)
+    # A sub-heading right under the byline heads it too: a byline is no chunk of its own.
+    return (d.byline, *d.paragraphs), tuple((i + 1 if i else 0, title) for i, title in d.subheads)
 
 
 def _caption(item: Item) -> _Draft:
