@@ -34,6 +34,7 @@ from rag.search.keywords import tokenize
 # Passage and validate_question live in rag.search.passage; importers take them from here too.
 from rag.search.passage import Passage, passage_from_chunk, validate_question  # noqa: F401
 from rag.search.stores import best_first as _top
+from rag.search.stores import search_with_ties
 
 MAX_K = 50
 # Weight of the Chinese keyword score when every question token is known to the keyword index.
@@ -83,7 +84,7 @@ class HybridSearcher:
         depth = min(n, max(self.settings.fusion_depth, k))
         with self._lock:  # one query at a time through torch and faiss
             query = self._query_vector(question)[None, :]
-            ids, _ = index.dense_store.search(query, depth, allowed, filters)
+            ids, _ = search_with_ties(index.dense_store, query, depth, allowed, filters)
             sentence_best = self._sentence_scores(query, depth, allowed, filters)
         candidates = dict.fromkeys(int(i) for i in ids if i >= 0)
         candidates.update(dict.fromkeys(sentence_best))
@@ -155,7 +156,7 @@ class HybridSearcher:
         if owners_allowed is not None and not owners_allowed.any():
             return {}
         # A sentence row carries its chunk's date and outlet, so the same filter selects it.
-        ids, scores = store.search(query, min(store.ntotal, 3 * depth), owners_allowed, filters)
+        ids, scores = search_with_ties(store, query, min(store.ntotal, 3 * depth), owners_allowed, filters)
         best: dict[int, float] = {}
         for score, i in zip(scores, ids):
             if i >= 0:

@@ -26,6 +26,28 @@ STORES = ("faiss", "milvus")
 EXACT_BELOW_SHARE = 0.1
 
 
+# Scores this close are a tie (identical vectors: a sentence printed twice, a reprint).
+TIE = 1e-6
+# How many rows past ``depth`` are asked for, to see who ties with the last one kept.
+TIE_ROOM = 16
+
+
+def search_with_ties(store: VectorStore, query: np.ndarray, depth: int, allowed: np.ndarray | None = None,
+                     filters: SearchFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`VectorStore.search`, with every row that ties with the ``depth``-th kept too.
+
+    Which of equal scores a store returns first is its own choice (FAISS and Milvus choose
+    differently), so a cut through a tie would make the candidates, and so the fused ranking,
+    depend on the store.
+    """
+    ids, scores = store.search(query, min(store.ntotal, depth + TIE_ROOM), allowed, filters)
+    real = int((ids >= 0).sum())
+    if real <= depth:
+        return ids, scores
+    keep = depth + int((scores[depth:real] >= scores[depth - 1] - TIE).sum())
+    return ids[:keep], scores[:keep]
+
+
 class VectorStore(Protocol):
     """The dense side of the hybrid index, as fusion uses it."""
 
