@@ -130,3 +130,22 @@ def test_an_answer_embeds_its_question_once(settings, hash_embedder):
     assert hash_embedder.calls == calls + 1 and len(scores) == 3
     searcher.search("苍南县建立了多少个党建联盟？", 5)
     assert hash_embedder.calls == calls + 2
+
+
+def test_a_cut_through_tied_scores_keeps_every_tied_row():
+    import numpy as np
+
+    from rag.search.stores import search_with_ties
+
+    class Store:  # rows 2, 3 and 4 tie; which of them a store returns first is its own choice
+        ntotal = 6
+        scores = np.array([0.9, 0.8, 0.5, 0.5, 0.5, 0.1], dtype=np.float32)
+
+        def search(self, query, depth, allowed=None, filters=None):
+            order = np.argsort(-self.scores, kind="stable")[:depth]
+            return order, self.scores[order]
+
+    ids, scores = search_with_ties(Store(), None, 3)
+    assert sorted(ids.tolist()) == [0, 1, 2, 3, 4] and scores[-1] == np.float32(0.5)
+    assert search_with_ties(Store(), None, 2)[0].tolist() == [0, 1]  # no tie at the cut
+    assert search_with_ties(Store(), None, 6)[0].tolist() == [0, 1, 2, 3, 4, 5]
