@@ -69,6 +69,10 @@ def _right(item: EvalItem, abstained: bool, text: str) -> bool:
     return (not abstained and is_correct(item, text)) if item.answerable else abstained
 
 
+def _changed(item_id: str, right_now: bool, was: str, now: str) -> None:
+    print(f"  {'FIXED' if right_now else 'BROKE'} {item_id}: was {was or 'answered'}, now {now or 'answered'}")
+
+
 def capture(set_path: str, out: str, ids: set[str], off: list[str], multi: bool) -> None:
     items = [json.loads(line) for line in open(set_path, encoding="utf-8") if line.strip()]
     items = [i for i in items if i.get("split") == "dev" and (not ids or i["id"] in ids)
@@ -128,8 +132,7 @@ def replay(paths: list[str], off: list[str]) -> None:
             then = _right(item, record["final"]["abstained"], record["final"]["text"])
             if now != then:
                 fixed, broke = fixed + now, broke + then
-                print(f"  {'FIXED' if now else 'BROKE'} {item.id}: was {record['final']['reason'] or 'answered'}, "
-                      f"now {answer.reason or 'answered'}")
+                _changed(item.id, now, record["final"]["reason"], answer.reason)
         print(f"{path}: fixed {fixed}, broke {broke}")
 
 
@@ -148,8 +151,7 @@ def compare(before: str, after: str) -> None:
             same += 1
             continue
         fixed, broke = fixed + now, broke + was
-        print(f"  {'FIXED' if now else 'BROKE'} {item.id}: was {old['final']['reason'] or 'answered'}, "
-              f"now {record['final']['reason'] or 'answered'}")
+        _changed(item.id, now, old["final"]["reason"], record["final"]["reason"])
     print(f"{after} against {before}: fixed {fixed}, broke {broke}, same {same}")
 
 
