@@ -87,6 +87,48 @@ def test_concurrent_ratings_from_many_threads_are_all_kept(tmp_path):
     assert all(r["comment"] == "comment {}/{}".format(*r["answer_key"][1:].split("-a")) for r in rows)
 
 
+def refusing(times: int, message: str = "database is locked"):
+    """sqlite3.connect that turns the first ``times`` calls away at once, as SQLite does while the
+    last connection to a WAL file checkpoints it (no busy timeout helps there)."""
+    real, calls = sqlite3.connect, []
+
+    def connect(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise sqlite3.OperationalError(message)
+        return real(*args, **kwargs)
+    return connect, calls
+
+
+def test_a_call_turned_away_by_a_passing_lock_is_made_again_and_kept(tmp_path, monkeypatch):
+    import rag.app.feedback as feedback
+    from rag.app.conversation import ConversationStore
+    connect, calls = refusing(2)
+    monkeypatch.setattr(feedback.sqlite3, "connect", connect)
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    rate(store, "answer-1")
+    assert len(calls) == 3 and [r["answer_key"] for r in store.rows()] == ["answer-1"]
+    conversations = ConversationStore(tmp_path / "conversations.sqlite3")
+    calls.clear()
+    conversations.save("alice", {"turns": []})
+    assert len(calls) == 3 and conversations.load("alice") == {"turns": []}
+
+
+def test_other_errors_and_a_lock_that_stays_are_reported_not_hidden(tmp_path, monkeypatch):
+    import rag.app.feedback as feedback
+    connect, calls = refusing(10**6, "disk I/O error")
+    monkeypatch.setattr(feedback.sqlite3, "connect", connect)
+    with pytest.raises(RagError, match="disk I/O error"):
+        rate(FeedbackStore(tmp_path / "feedback.sqlite3"), "k")
+    assert len(calls) == 1  # not a lock: made once
+    connect, calls = refusing(10**6)
+    monkeypatch.setattr(feedback.sqlite3, "connect", connect)
+    monkeypatch.setattr(feedback, "BUSY_TIMEOUT_S", 0.3)
+    with pytest.raises(RagError, match="database is locked"):
+        rate(FeedbackStore(tmp_path / "feedback.sqlite3"), "k")
+    assert 3 <= len(calls) < 30  # tried again with growing pauses, then given up
+
+
 def test_rating_again_changes_the_row_and_taking_it_back_keeps_it(tmp_path):
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     first = rate(store, "answer-1", 1)

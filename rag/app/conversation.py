@@ -26,7 +26,7 @@ from pathlib import Path
 from rag.answer.cite import Citation
 from rag.answer.types import Answer
 from rag.app.chatview import Turn
-from rag.app.feedback import connection, now, transaction
+from rag.app.feedback import connection, now, retried_while_busy, transaction
 from rag.app.validation import MAX_ANSWER_CHARS, MAX_HISTORY_TURNS
 from rag.errors import RagError
 from rag.search.passage import Passage
@@ -175,6 +175,7 @@ class ConversationStore:
     def _connect(self):
         return connection(self.path, _SCHEMA, SCHEMA_VERSION, "the conversations database")
 
+    @retried_while_busy
     def save(self, user: str, data: dict) -> None:
         """Keep ``user``'s conversation (`turns_to_json`'s data), replacing the one kept before.
 
@@ -189,6 +190,7 @@ class ConversationStore:
         except sqlite3.Error as exc:
             raise RagError(f"cannot write the conversations database {self.path} ({exc})") from exc
 
+    @retried_while_busy
     def load(self, user: str) -> dict | None:
         """``user``'s kept conversation, None for none.
 
@@ -207,6 +209,7 @@ class ConversationStore:
         except ValueError as exc:
             raise RagError(f"the conversation of {user!r} in {self.path} is damaged ({exc})") from exc
 
+    @retried_while_busy
     def forget(self, user: str) -> None:
         """Drop ``user``'s kept conversation ("Clear conversation").
 

@@ -10,9 +10,9 @@ opinion given is ever deleted.
 Durability: WAL journal with `synchronous=FULL`, one short connection per call, each write its own
 transaction — a crash (even a power cut) loses at most the write in flight, never a row already
 written, and several server threads write at once (SQLite's lock, waited on up to
-`BUSY_TIMEOUT_S`). The schema is versioned with `PRAGMA user_version`; a file from a newer
-version is refused instead of being written in a shape it does not expect. Nothing here imports
-gradio.
+`BUSY_TIMEOUT_S`; a call SQLite turns away at once is made again: `retried_while_busy`). The
+schema is versioned with `PRAGMA user_version`; a file from a newer version is refused instead
+of being written in a shape it does not expect. Nothing here imports gradio.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import functools
 import sqlite3
+import time
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,6 +125,37 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _busy(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the SQLite error it wraps) is SQLite reporting a lock held elsewhere."""
+    cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and any(
+        word in str(cause) for word in ("database is locked", "database is busy"))
+
+
+def retried_while_busy(method):
+    """Make a store call again, with growing pauses, while SQLite answers "database is locked",
+    for up to `BUSY_TIMEOUT_S` in all.
+
+    Why: the busy timeout does not cover every lock. In WAL mode the last connection to close
+    holds the file exclusively while it checkpoints, and the next one to open may be refused at
+    once instead of waiting (sqlite.org/wal.html, "Sometimes queries return SQLITE_BUSY"). With a
+    connection per call that happens under load, and a rating must not be lost to it. Every
+    store call is one transaction that commits whole or not at all, so making it again is safe.
+    """
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        deadline, pause = time.monotonic() + BUSY_TIMEOUT_S, 0.01
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except (RagError, sqlite3.OperationalError) as exc:
+                if not _busy(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
+    return call
+
+
 def clean_comment(text) -> str:
     """A comment as stored: text, stripped, control characters dropped, at most MAX_COMMENT_CHARS."""
     text = "".join(ch for ch in str(text or "") if ch in "\n\t" or ch >= " ")
@@ -138,6 +171,7 @@ class FeedbackStore:
     def _connect(self):
         return connection(self.path, _SCHEMA, SCHEMA_VERSION, "the ratings database")
 
+    @retried_while_busy
     def rate(self, answer_key: str, rating: int, *, question: str, answer: str, citations: list[dict],
              rewritten: str = "", model: str = "", user: str | None = None) -> int:
         """Record (or change) the rating of one answer; its comment, if any, is kept.
@@ -169,6 +203,7 @@ class FeedbackStore:
         except sqlite3.Error as exc:
             raise RagError(f"cannot write the ratings database {self.path} ({exc})") from exc
 
+    @retried_while_busy
     def comment(self, answer_key: str, text: str) -> bool:
         """Set the comment of a rated answer (`clean_comment`); False when it was not rated.
 
@@ -183,6 +218,7 @@ class FeedbackStore:
         except sqlite3.Error as exc:
             raise RagError(f"cannot write the ratings database {self.path} ({exc})") from exc
 
+    @retried_while_busy
     def rows(self) -> list[dict]:
         """Every rating, oldest first, as dicts with the `COLUMNS` (citations decoded).
 
