@@ -203,3 +203,30 @@ def test_the_models_own_figure_for_what_was_asked_is_no_answer_beside_supported_
     # A supported figure said again, or an unsupported figure of another kind, is no guess at it.
     assert check_figures(asked, supported, question, ["共创办了24个股份制公司。"]) == ""
     assert check_figures(asked, supported, question, ["这项工作始于2019年。"]) == ""
+
+
+@pytest.mark.parametrize("span", ["4个多小时", "两个多月", "3个半小时", "一个多星期"])
+def test_a_span_with_more_or_half_before_its_unit_is_a_span_not_a_count(span):
+    question = "新厂房从开工到投产用了多长时间？"
+    asked = asked_quantity(question)
+    assert check_figures(asked, [f"新厂房从开工到投产只用了{span}。"], question) == ""
+    assert [kind_of(q) for q in quantities(span, numerals=True)] == ["time"]
+    # 多 after the 个 of a count keeps it a count.
+    assert check_figures(asked, ["新厂房引来了20多个项目。"], question).startswith("wrong quantity")
+
+
+def test_a_when_question_naming_several_things_asks_for_no_count():
+    assert asked_quantity("镇里新建的几个党建联盟是什么时候成立的？") is None
+    assert asked_quantity("几个村何时完成了改造？") is None
+    # 多少 is never a mere determiner: a when-word beside it leaves the count asked.
+    assert asked_quantity("截至什么时候，全村共有多少户？").kinds >= {"households"}
+    assert asked_quantity("宜山镇成立了几个党建联盟？").kinds == {"count"}
+
+
+def test_a_figure_of_the_questions_value_but_another_kind_is_an_answer():
+    question = "今年4月发布招募令后，用了多长时间就集结起两千多名志愿者？"
+    asked = asked_quantity(question)
+    assert check_figures(asked, ["短短4个多小时就集结起来了。"], question) == ""  # 4 hours, not April
+    assert check_figures(asked, ["今年4月发布了招募令。"], question) == "no figure"  # the question's own April
+    question = "2020年该村的集体经济收入提高到了多少？"
+    assert check_figures(asked_quantity(question), ["2020年，该村收入提高了。"], question) == "no figure"

@@ -175,6 +175,11 @@ def test_a_rare_character_of_a_name_must_be_supported_too():
     ("石桥村的村委会主任是谁？", "2013年起，王秀英担任村委会主任。", "石桥村的村委会主任是王秀英[1]。", True),
     # the deputy
     ("东岭镇镇长是谁？", "东岭镇副镇长李国平说，项目已开工。", "东岭镇镇长是李国平[1]。", False),
+    # asked in English, the name as printed: the deputy town head is not the town's Party secretary
+    ("Who is the Party secretary of Dongling town?", "东岭镇副镇长李国平说，项目已开工。",
+     "The Party secretary of Dongling town is 李国平[1].", False),
+    ("Who is the Party secretary of Dongling town?", "东岭镇党委书记李国平说，项目已开工。",
+     "The Party secretary of Dongling town is 李国平[1].", True),
 ])
 def test_a_name_answers_who_holds_an_office_only_where_the_passage_gives_it_that_office(question, passage, answer,
                                                                                     bound):
@@ -195,6 +200,12 @@ def test_the_asked_office_is_read_from_who_questions_only():
     assert asked_role("村支部书记牵头成立的合作社叫什么名字？") is None
     assert asked_role("谁介绍了村委会主任的工作经验？") is None  # the office does not end the question
     assert asked_role("商会会长是谁？他还是哪家企业的董事长？").title == "会长"  # 谁 asks in its own clause
+    # English: the office as the Chinese title it is printed as, the level from its place.
+    assert asked_role("Who is the Party secretary of Shuitou town?") == Role("书记", "镇")
+    assert asked_role("Who is the deputy Party secretary of Annan township?") == Role("副书记", "乡")
+    assert asked_role("Who is the mayor of Wenzhou city?") == Role("市长", "市")
+    assert asked_role("Who is the head of Xiaogucheng village?") is None  # printed as 主任 or 书记: not bound
+    assert asked_role("Who visited Xiaogucheng village in 2005?") is None
 
 
 def test_a_passage_on_another_subject_does_not_vouch_for_a_restated_one_with_its_figure():

@@ -78,3 +78,12 @@ def test_an_english_amount_in_digits_off_by_a_power_of_ten_is_corrected():
     assert fix_english_amounts("It raised over 4,000,000 yuan in tax.", ["创造税收超4千万元"]) == [("4,000,000", "40 million")]
     assert fix_english_amounts("It raised 40,000,000 yuan.", ["创造税收超4千万元"]) == []  # right already
     assert fix_english_amounts("It raised 7,000,000 yuan.", ["创造税收超4千万元"]) == []  # not a slip of 万
+
+
+def test_the_zero_minutes_of_a_time_of_day_are_no_number_of_their_own():
+    from rag.answer.quantities import missing, quantities
+
+    # "9:00 AM" restates "上午9时": only the hour must be in the passage; other minutes still count.
+    assert [q.value for q in quantities("At 9:00 AM the livestream began.", words=True)] == [9.0]
+    assert missing("At 9:00 AM the livestream began.", ["上午9时，直播开始。"]) == []
+    assert missing("At 9:30 AM the livestream began.", ["上午9时，直播开始。"]) == ["30"]

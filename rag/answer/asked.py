@@ -33,7 +33,9 @@ KINDS = ("money", "people", "households", "area", "count", "things", "time", "pe
          "length", "weight")
 # Units, as the text after a number starts ("万元" is read as 元 after the multiplier), longest first.
 _ZH_UNITS = [
-    ("个百分点", "percent"), ("个小时", "time"), ("个月", "time"), ("个星期", "time"), ("个工作日", "time"),
+    # "4个多小时", "两个半月": the 多/半 between 个 and the unit leaves the kind the unit's, not a count.
+    *((f"个{more}{unit}", kind) for unit, kind in (("百分点", "percent"), ("小时", "time"), ("月", "time"),
+                                                   ("星期", "time"), ("工作日", "time")) for more in ("多", "半", "")),
     ("平方公里", "area"), ("平方千米", "area"), ("平方米", "area"), ("平米", "area"), ("平方", "area"),
     ("公顷", "area"), ("亩", "area"), ("㎡", "area"),
     ("美元", "money"), ("港元", "money"), ("欧元", "money"), ("块钱", "money"), ("元", "money"),
@@ -149,6 +151,9 @@ _ZH_NOUN = [(re.compile(p, re.I), kind) for p, kind in _ZH_NOUNS]
 # "高出多少", "提高到了多少": a change may be given as a percentage too.
 _COMPARES = re.compile(r"高出|提高|增长|增加|多出|降低|下降|减少|上涨|提升|翻了|增收|by how much|grow|rise|increase",
                        re.I)
+# "这几个联盟是什么时候成立的": beside a when-word, 几个 names the things; the question wants a
+# time, which may come without a figure ("去年"), so no figure is held to a kind.
+_WHEN = re.compile(r"什么时候|啥时候|何时|什么时间")
 _EN_ASKS = [
     (r"\b(?:which|what) year\b|\bin what year\b", "year"),
     (r"\bwhat (?:date|day)\b|\bon which day\b", "date"),
@@ -183,7 +188,7 @@ def asked_quantity(question: str) -> Asked | None:
     """
     question = search_form(question)
     cue = _ASKS.search(question)
-    if not cue:
+    if not cue or (cue.group(0) == "几" and _WHEN.search(question)):
         return None
     kinds = _english_kinds(question) if not re.search(r"[\u4e00-\u9fff]", question) else _chinese_kinds(question)
     if kinds & {"money", "people", "households", "count", "things", "area", "weight"} and _COMPARES.search(question):
@@ -238,7 +243,7 @@ def check_figures(asked: Asked, sentences: list[str], question: str, unsupported
     # A lone numeral of the question before no known unit is part of a name ("四川", "三亚"): the
     # answer's "4.0级" is not a number the question names.
     named = [q for q in figures(question) if not (_lone_numeral(q) and kind_of(q) is None)]
-    given = [(q, bool(CJK_RE.search(s))) for s in sentences for q in _new(figures(s), named)]
+    given = [(q, bool(CJK_RE.search(s))) for s in sentences for q in _new(figures(s), named, by_kind=True)]
     if not given:
         return "no figure"
     kinds = [(kind_of(q), chinese) for q, chinese in given]
@@ -253,9 +258,13 @@ def check_figures(asked: Asked, sentences: list[str], question: str, unsupported
     return f"unverified figure: {guessed[0].text}" if guessed else ""
 
 
-def _new(found: list[Quantity], known: list[Quantity]) -> list[Quantity]:
-    """The figures found whose value is none of the known ones (whatever their units)."""
-    return [q for q in found if not supported(q, known, strict_unit=False)]
+def _new(found: list[Quantity], known: list[Quantity], by_kind: bool = False) -> list[Quantity]:
+    """The figures found whose value is none of the known ones (whatever their units; `by_kind`:
+    unless both kinds are known and differ: "今年4月…用了多长时间" is answered by "4个多小时")."""
+    def same(q: Quantity, k: Quantity) -> bool:
+        kinds = (kind_of(q), kind_of(k))
+        return supported(q, [k], strict_unit=False) and (not by_kind or None in kinds or kinds[0] == kinds[1])
+    return [q for q in found if not any(same(q, k) for k in known)]
 
 
 def passages_lack(asked: Asked, passages: list[str]) -> bool:

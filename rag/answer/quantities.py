@@ -26,9 +26,10 @@ MULTIPLIERS = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "�
 # 成 is tenths ("三成" is 30%) except where it starts a word ("3成员" is not 30%).
 _TENTHS = r"成(?![立员为功本果交熟绩就长效不])"
 # A number not glued to a word ("COVID-19", "A4", "3-5" count only as their first part); an
-# approximation word (多, 余) may sit between the digits and the multiplier or unit.
+# approximation word (多, 余) may sit between the digits and the multiplier or unit. The ":00" of a
+# time of day ("9:00 AM", printed "上午9时") is no number of its own.
 _QUANTITY = re.compile(
-    r"(?<![A-Za-z\d.\-])(\d+(?:\.\d+)?)"
+    r"(?<![A-Za-z\d.\-])(?!(?<=\d:)00(?!\d))(\d+(?:\.\d+)?)"
     r"\s*(?:多|余)?\s*(万亿|千亿|百亿|十亿|亿|千万|百万|十万|万|千|百|trillion|billion|million|thousand)?\s*(?:多|余)?"
     rf"({_TENTHS}|%|％|[{CJK}])?", re.I)
 # Measure words are interchangeable ("7个最佳村社" is "最佳村社7名"); other units are not.

@@ -56,12 +56,43 @@ class Role:
     level: str
 
 
-def asked_role(question: str) -> Role | None:
-    """The office whose holder a Chinese question asks for, or None (not a who-question, no title).
+# English: "Who is the Party secretary of Shuitou town?", "What is the name of the village's director?"
+# The office in English, as the Chinese title it is printed as; a head's title depends on the level.
+_EN_TITLES = (("deputy party secretary", "副书记"), ("party secretary", "书记"), ("party chief", "书记"),
+              ("deputy director", "副主任"), ("director", "主任"), ("deputy mayor", "副{level}长"),
+              ("mayor", "{level}长"), ("deputy head", "副{level}长"), ("head", "{level}长"))
+_EN_LEVELS = (("subdistrict", "街道"), ("township", "乡"), ("town", "镇"), ("village", "村"), ("county", "县"),
+              ("district", "区"), ("city", "市"), ("province", "省"), ("community", "社区"))
+_EN_ROLE = re.compile(
+    r"\b(?:who (?:is|was|are|were)|what (?:is|was) the name of|name) (?:the |its |their )?(?:current |then )?"
+    rf"(?P<office>{'|'.join(t for t, _ in _EN_TITLES)})\b(?P<rest>[^?.!;]*)", re.I)
 
-    The who-word must ask for the office itself: right after it ("镇党委书记叫什么名字", "主任是谁") or
-    before an office that ends the question ("谁是镇党委书记？").
+
+def _english_role(question: str) -> Role | None:
+    m = _EN_ROLE.search(question)
+    if not m:
+        return None
+    # The level: the place word of "of Shuitou town" (the first one: "of X village in Y county").
+    of = re.match(r"\s+(?:of|in|at)\s+(?P<place>.*)", m.group("rest"), re.I)
+    words = re.findall(r"[a-z]+", (of.group("place") if of else m.group("office")).lower())
+    level = next((zh for w in words for en, zh in _EN_LEVELS if w == en), "")
+    title = dict(_EN_TITLES)[m.group("office").lower()]
+    if "{level}" in title:
+        if level in ("", "村", "社区", "街道"):  # their heads are 主任, not "村长": no title to bind
+            return None
+        title = title.format(level=level)
+    return Role(title, level)
+
+
+def asked_role(question: str) -> Role | None:
+    """The office whose holder a question asks for, or None (not a who-question, no title).
+
+    Chinese: the who-word must ask for the office itself: right after it ("镇党委书记叫什么名字",
+    "主任是谁") or before an office that ends the question ("谁是镇党委书记？"). English: "who is
+    the <office> (of <place>)", the office put into the Chinese title it is printed as.
     """
+    if not re.search(r"[\u4e00-\u9fff]", question):
+        return _english_role(question)
     key = match_key(search_form(question))
     for office in reversed(list(_OFFICE.finditer(key))):  # "大观区区委书记…": the place, then the office
         after = key[office.end():]
